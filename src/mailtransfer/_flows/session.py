@@ -1,0 +1,165 @@
+"""What the sync and async connections share: their settings, their flows, their health rule.
+
+Only the running of flows (sockets or asyncio) differs between the two
+drivers; everything else about a session is decided here, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .._hostname import local_hostname as _local_hostname
+from ..config import Timeouts
+from ..errors import MailTransferError, ReplyError, UsageError
+from ..protocol import Connection, Extensions, Noop, Quit, Rset, State
+from ..tls import TLSMode, TLSPolicy, default_policy
+from . import handshake as _handshake
+from ._common import command
+from ._io import Flow, TLSInfo
+from .auth import authenticate
+from .envelope import envelope_commands
+from .transaction import Body, transaction
+
+__all__ = ["SessionBase"]
+
+
+class SessionBase:
+    """Settings and flows of one SMTP/LMTP session; the drivers add the I/O."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 25,
+        *,
+        tls: TLSPolicy | None = None,
+        credentials: object | None = None,
+        mechanisms: Sequence[str] | None = None,
+        allow_insecure_auth: bool = False,
+        local_hostname: str | None = None,
+        timeouts: Timeouts | None = None,
+        source_address: tuple[str, int] | None = None,
+        lmtp: bool = False,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.tls = tls if tls is not None else default_policy(port, has_credentials=bool(credentials))
+        self.credentials = credentials
+        self.mechanisms = tuple(mechanisms) if mechanisms else None
+        self.allow_insecure_auth = allow_insecure_auth
+        self.local_hostname = local_hostname or _local_hostname()
+        self.timeouts = timeouts or Timeouts()
+        self.source_address = source_address
+        self.lmtp = lmtp
+        self.protocol = Connection(lmtp=lmtp)
+        self.tls_info: TLSInfo | None = None
+        self.messages_sent = 0
+        self._opened = False
+        self._broken = False
+
+    @property
+    def where(self) -> str:
+        """``host:port``, for messages and logs."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def implicit_tls(self) -> bool:
+        """Whether TLS starts with the TCP connection (port 465 style)."""
+        return self.tls.mode is TLSMode.IMPLICIT
+
+    @property
+    def extensions(self) -> Extensions:
+        """What the server offered in its last EHLO reply."""
+        return self.protocol.extensions
+
+    @property
+    def is_usable(self) -> bool:
+        """Open, healthy and between transactions: ready for another message."""
+        return self._opened and not self._broken and self.protocol.state is State.READY
+
+    def transcript(self) -> tuple[str, ...]:
+        """The redacted transcript of this session (secrets masked)."""
+        return self.protocol.transcript()
+
+    # -- flows ------------------------------------------------------------------------------
+
+    def _handshake_flow(self) -> Flow:
+        return _handshake.handshake(
+            self.protocol,
+            policy=self.tls,
+            server_hostname=self.host,
+            local_hostname=self.local_hostname,
+            timeouts=self.timeouts,
+        )
+
+    def _auth_flow(self) -> Flow | None:
+        if self.credentials is None:
+            return None
+        return authenticate(
+            self.protocol,
+            self.credentials,
+            timeouts=self.timeouts,
+            mechanisms=self.mechanisms,
+            allow_insecure=self.allow_insecure_auth,
+            tls_info=self.tls_info,
+        )
+
+    def _send_flow(
+        self,
+        body: Body,
+        *,
+        sender: str,
+        recipients: Sequence[str],
+        smtputf8: bool,
+        eight_bit: bool | None,
+        use_bdat: bool,
+        size: int | None,
+        params: dict[str, Any],
+    ) -> Flow:
+        if not self.is_usable:
+            raise UsageError("the connection is not open and ready for a message")
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            size = len(body) if size is None else size
+            if eight_bit is None:
+                eight_bit = not bytes(body).isascii()
+        mail, rcpts = envelope_commands(
+            sender,
+            recipients,
+            self.protocol.extensions,
+            size=size,
+            eight_bit=bool(eight_bit),
+            smtputf8=smtputf8,
+            **params,
+        )
+        return transaction(
+            self.protocol, mail=mail, rcpts=rcpts, body=body, timeouts=self.timeouts,
+            use_bdat=use_bdat,
+        )
+
+    def _command_flow(self, cmd: Noop | Rset | Quit) -> Flow:
+        if not self._opened or self._broken:
+            raise UsageError("the connection is not open")
+        return command(self.protocol, cmd, self.timeouts.command)
+
+    def _can_quit(self) -> bool:
+        return (
+            self._opened
+            and not self._broken
+            and self.protocol.state in (State.READY, State.CONNECTED, State.MAIL)
+        )
+
+    def _keeps_session(self, exc: MailTransferError) -> bool:
+        """Whether the session survives ``exc``: a refused command does; anything else ends it."""
+        if not exc.transcript:
+            exc.transcript = self.protocol.transcript()
+        if isinstance(exc, ReplyError) and exc.reply is not None and exc.reply.code == 421:
+            return False
+        return isinstance(exc, (ReplyError, UsageError)) and self.protocol.state in (
+            State.READY,
+            State.CONNECTED,
+        )
+
+    def _describe(self) -> str:
+        state = "closed" if self._broken or not self._opened else self.protocol.state.name
+        tls = " TLS" if self.protocol.tls_active else ""
+        return f"{self.where} {state}{tls} | sent: {self.messages_sent}"

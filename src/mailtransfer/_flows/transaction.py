@@ -1,0 +1,289 @@
+"""One mail transaction: MAIL, RCPT... (pipelined when offered), DATA or BDAT, the final reply.
+
+The rule that keeps retries from duplicating mail lives here: an I/O failure
+before the end-of-data mark (or the last BDAT chunk) has been handed to the
+operating system is an ordinary, retry-safe error; any failure after that, before
+the server's reply, is :class:`~mailtransfer.errors.DeliveryUnknown`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from typing import IO, Any, Union
+
+from ..config import Timeouts
+from ..errors import (
+    DeliveryUnknown,
+    MailTransferError,
+    RecipientsRefused,
+    ReplyError,
+    ServerDisconnected,
+    classify,
+)
+from ..protocol import (
+    Bdat,
+    Connection,
+    Data,
+    EndOfData,
+    ExtensionNotSupported,
+    MailFrom,
+    RcptTo,
+    Reply,
+    Response,
+    Rset,
+    Stage,
+    State,
+)
+from ..protocol._data import LineEndingNormalizer
+from ..results import SendResult, parse_queue_id
+from ._common import command, read_response
+from ._io import POLL, Deadline, Instruction, Write
+
+__all__ = ["Body", "transaction"]
+
+Body = Union[bytes, bytearray, memoryview, IO[bytes], Iterable[bytes]]
+"""A message body: bytes, a binary file object, or an iterable of byte chunks."""
+
+CHUNK_SIZE = 64 * 1024
+"""Bytes read and written at a time when streaming a large body."""
+WHOLE_BODY_LIMIT = 1024 * 1024
+"""Bodies up to this size given as bytes go out in one write (the fast path)."""
+
+
+def transaction(
+    conn: Connection,
+    *,
+    mail: MailFrom,
+    rcpts: Sequence[RcptTo],
+    body: Body,
+    timeouts: Timeouts,
+    use_bdat: bool = False,
+) -> Generator[Instruction, Any, SendResult]:
+    """Send one message over an open, ready session and return the result.
+
+    Raises:
+        RecipientsRefused: every recipient was refused (nothing was sent).
+        ReplyError: MAIL, DATA or the end of data was refused (classified).
+        DeliveryUnknown: the connection failed after the end of data was sent.
+        MailTransferError: connection, timeout and protocol errors before that.
+    """
+    ext = conn.extensions
+    bdat = use_bdat or mail.body == "BINARYMIME"
+    if bdat and not ext.chunking:
+        raise ExtensionNotSupported("BDAT needs the CHUNKING extension, which the server lacks")
+    if not rcpts:
+        raise ValueError("a transaction needs at least one recipient")
+
+    # -- the envelope: MAIL, RCPT..., DATA; one write when the server pipelines --------------
+    replies: list[Response] = []
+    data_response: Response | None = None
+    if ext.pipelining or conn.lmtp:
+        group: list[Any] = [mail, *rcpts] if bdat else [mail, *rcpts, Data()]
+        yield Deadline(timeouts.command, Stage.MAIL)
+        yield Write(b"".join([conn.send(cmd) for cmd in group]))
+        for cmd in group:
+            response = yield from read_response(conn, cmd.stage)
+            if cmd.verb == "DATA":
+                data_response = response
+            else:
+                replies.append(response)
+    else:
+        response = yield from command(conn, mail, timeouts.command)
+        replies.append(response)
+        if response.reply.is_success:
+            for rcpt in rcpts:
+                replies.append((yield from command(conn, rcpt, timeouts.command)))
+            if conn.accepted_recipients and not bdat:
+                data_response = yield from command(conn, Data(), timeouts.command)
+
+    mail_reply = replies[0].reply
+    accepted: dict[str, Reply] = {}
+    refused: dict[str, ReplyError] = {}
+    for rcpt, response in zip(rcpts, replies[1:]):
+        if response.reply.is_success:
+            accepted[rcpt.recipient] = response.reply
+        else:
+            refused[rcpt.recipient] = classify(
+                response.reply, stage=Stage.RCPT, command=rcpt.redacted()
+            )
+
+    go_ahead = data_response is not None and data_response.reply.code == 354
+    if not mail_reply.is_success or not accepted:
+        if go_ahead:
+            # RFC 2920 3.1: DATA was accepted although no recipient was; send an empty message.
+            yield Write(conn.send(EndOfData()))
+            yield from read_response(conn, Stage.END_OF_DATA)
+        yield from _reset(conn, timeouts)
+        if not mail_reply.is_success:
+            raise _with_transcript(
+                classify(mail_reply, stage=Stage.MAIL, command=mail.redacted()), conn
+            )
+        raise RecipientsRefused(
+            f"every recipient was refused ({len(refused)}); nothing was sent",
+            refused=refused,
+            transcript=conn.transcript(),
+        )
+    if not bdat and not go_ahead:
+        assert data_response is not None
+        error = classify(data_response.reply, stage=Stage.DATA, command="DATA")
+        yield from _reset(conn, timeouts)
+        raise _with_transcript(error, conn)
+
+    # -- the body ------------------------------------------------------------------------------
+    if bdat:
+        yield from _send_bdat(conn, body, timeouts, normalize=mail.body != "BINARYMIME")
+    else:
+        yield from _send_data(conn, body, timeouts)
+
+    # -- the final reply: from here on, a failure leaves the delivery state unknown -------------
+    yield Deadline(timeouts.data, Stage.END_OF_DATA)
+    finals: list[Response] = []
+    try:
+        while conn.pending:
+            finals.append((yield from read_response(conn, Stage.END_OF_DATA)))
+    except MailTransferError as exc:
+        raise DeliveryUnknown(
+            "the connection failed after the whole message was sent and before the server"
+            f" answered ({exc}); the message may or may not have been accepted",
+            stage=Stage.END_OF_DATA,
+            transcript=conn.transcript(),
+        ) from exc
+    return _result(conn, finals, accepted, refused)
+
+
+def _result(
+    conn: Connection,
+    finals: list[Response],
+    accepted: dict[str, Reply],
+    refused: dict[str, ReplyError],
+) -> SendResult:
+    # Replies to non-last BDAT chunks come first when they were pipelined.
+    chunk_replies = [r for r in finals if isinstance(r.command, Bdat) and not r.command.last]
+    for response in chunk_replies:
+        if not response.reply.is_success:
+            raise _with_transcript(
+                classify(response.reply, stage=Stage.BDAT, command="BDAT"), conn
+            )
+    finals = [r for r in finals if not (isinstance(r.command, Bdat) and not r.command.last)]
+    final = finals[-1]
+    if conn.lmtp:
+        delivered: dict[str, Reply] = {}
+        for response in finals:
+            if response.recipient is None:
+                continue
+            if response.reply.is_success:
+                delivered[response.recipient] = response.reply
+            else:
+                refused[response.recipient] = classify(
+                    response.reply, stage=Stage.END_OF_DATA, command="."
+                )
+        if not delivered:
+            raise RecipientsRefused(
+                "every recipient was refused after the data (LMTP)",
+                refused=refused,
+                transcript=conn.transcript(),
+            )
+        return SendResult(
+            accepted=delivered, refused=refused, reply=final.reply,
+            queue_id=parse_queue_id(final.reply),
+        )
+    if not final.reply.is_success:
+        raise _with_transcript(
+            classify(final.reply, stage=Stage.END_OF_DATA, command="."), conn
+        )
+    return SendResult(
+        accepted=accepted, refused=refused, reply=final.reply, queue_id=parse_queue_id(final.reply)
+    )
+
+
+def _send_data(conn: Connection, body: Body, timeouts: Timeouts) -> Generator[Instruction, Any, None]:
+    if isinstance(body, (bytes, bytearray, memoryview)) and len(body) <= WHOLE_BODY_LIMIT:
+        # Fast path: body and end-of-data mark in one write. If the write fails, the mark
+        # cannot have reached the server whole (it is the last bytes), so a retry is safe.
+        yield Deadline(timeouts.command, Stage.DATA_BODY)
+        yield Write(conn.send_body(bytes(body)))
+        return
+    for chunk in _chunks(body):
+        yield Deadline(timeouts.command, Stage.DATA_BODY)
+        yield from _check_early_reply(conn)
+        yield Write(conn.send_data(chunk))
+    yield Deadline(timeouts.command, Stage.DATA_BODY)
+    yield from _check_early_reply(conn)
+    yield Write(conn.send(EndOfData()))
+
+
+def _check_early_reply(conn: Connection) -> Generator[Instruction, Any, None]:
+    """Stop writing when the server spoke or hung up in the middle of the body."""
+    early = yield POLL
+    if early is None:
+        return
+    conn.receive_data(early)
+    response = yield from read_response(conn, Stage.DATA_BODY)
+    raise _with_transcript(
+        classify(response.reply, stage=Stage.DATA_BODY, command="(message data)"), conn
+    )
+
+
+def _send_bdat(
+    conn: Connection, body: Body, timeouts: Timeouts, *, normalize: bool
+) -> Generator[Instruction, Any, None]:
+    pipelining = conn.extensions.pipelining or conn.lmtp
+    normalizer = LineEndingNormalizer() if normalize else None
+    pieces = _chunks(body)
+    current = next(pieces, b"")
+    if normalizer is not None:
+        current = normalizer.feed(current)
+    while True:
+        following = next(pieces, None)
+        if following is None:
+            if normalizer is not None:
+                current += normalizer.finish()
+            yield Deadline(timeouts.command, Stage.BDAT)
+            yield Write(conn.send_bdat(current, last=True))
+            return
+        if normalizer is not None:
+            following = normalizer.feed(following)
+        if current:
+            yield Deadline(timeouts.command, Stage.BDAT)
+            yield Write(conn.send_bdat(current, last=False))
+            if not pipelining:
+                response = yield from read_response(conn, Stage.BDAT)
+                if not response.reply.is_success:
+                    yield from _reset(conn, timeouts)
+                    raise _with_transcript(
+                        classify(response.reply, stage=Stage.BDAT, command="BDAT"), conn
+                    )
+        current = following
+
+
+def _chunks(body: Body) -> Iterator[bytes]:
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        view = memoryview(body)
+        for start in range(0, len(view), CHUNK_SIZE):
+            yield bytes(view[start : start + CHUNK_SIZE])
+        return
+    read = getattr(body, "read", None)
+    if callable(read):
+        while True:
+            chunk = read(CHUNK_SIZE)
+            if not chunk:
+                return
+            yield bytes(chunk)
+    else:
+        for chunk in body:  # type: ignore[union-attr]
+            if chunk:
+                yield bytes(chunk)
+
+
+def _reset(conn: Connection, timeouts: Timeouts) -> Generator[Instruction, Any, None]:
+    """RSET an open transaction so the session can be reused (best effort)."""
+    if conn.state is State.MAIL:
+        try:
+            yield from command(conn, Rset(), timeouts.command)
+        except ServerDisconnected:
+            return
+
+
+def _with_transcript(error: MailTransferError, conn: Connection) -> MailTransferError:
+    error.transcript = conn.transcript()
+    return error

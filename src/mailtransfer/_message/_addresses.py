@@ -1,0 +1,263 @@
+"""Addresses in headers: strict parsing, and the envelope derived from them.
+
+Strategy: the one parser for header addresses is the standard library's
+modern one (:mod:`email.headerregistry`, the RFC 5322 parser behind
+``email.policy.default``), never the legacy ``parseaddr``/``getaddresses``
+(CVE-2023-27043 makes them pick a different address than a mail reader
+would). Every address it finds is then checked again with the strict
+RFC 5321 grammar, and a header with any parse defect is refused rather than
+guessed at, so the address a reader sees in ``To:`` is the address ``RCPT
+TO`` is sent to.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import re
+from collections.abc import Iterable, Sequence
+from email.errors import NonASCIILocalPartDefect
+from email.header import Header
+from email.headerregistry import Address, AddressHeader, BaseHeader
+from typing import Any, Union
+
+from ..errors import InvalidAddress, InvalidArgument
+from ..protocol._grammar import parse_mailbox
+from ._checks import check_value
+
+__all__ = [
+    "ADDRESS_HEADERS",
+    "AddressLike",
+    "addresses_of",
+    "coerce_address",
+    "coerce_addresses",
+    "derive_envelope_addresses",
+]
+
+AddressLike = Union[str, Address, tuple[str, str]]
+"""``"a@b"``, ``"Name <a@b>"``, an :class:`email.headerregistry.Address`, or ``(name, addr)``."""
+
+# RFC 5322 sections 3.6.2, 3.6.3 and 3.6.6: the fields that hold mailboxes.
+ADDRESS_HEADERS = frozenset(
+    {
+        "from",
+        "sender",
+        "reply-to",
+        "to",
+        "cc",
+        "bcc",
+        "resent-from",
+        "resent-sender",
+        "resent-to",
+        "resent-cc",
+        "resent-bcc",
+    }
+)
+_PARSER_POLICY = email.policy.default
+_QUOTED_PAIR = re.compile(r"\\(.)")
+
+
+def _checked_address(address: Address, *, what: str) -> Address:
+    check_value(address.display_name, what=f"{what} display name")
+    spec = address.addr_spec
+    check_value(spec, what=f"{what} address")
+    if not address.domain:
+        raise InvalidAddress(f"{what} address must be local@domain, but it has no domain")
+    parse_mailbox(spec)
+    return address
+
+
+def _from_mailbox(spec: str, display_name: str) -> Address:
+    box = parse_mailbox(spec)
+    local = box.local_part
+    if local.startswith('"'):
+        # Address wants the local part unquoted; it quotes it again on output.
+        local = _QUOTED_PAIR.sub(r"\1", local[1:-1])
+    return Address(display_name=display_name, username=local, domain=box.domain)
+
+
+def coerce_address(value: AddressLike, *, what: str) -> Address:
+    """Turn one address-like value into a validated ``Address``.
+
+    Args:
+        value: ``"a@b"``, ``"Name <a@b>"``, an ``Address``, or ``(name, addr)``.
+        what: the argument name, for error messages (``"to"``).
+
+    Raises:
+        HeaderInjection: CR, LF or NUL in the name or address.
+        InvalidAddress: not exactly one valid mailbox.
+        InvalidArgument: a value of another type.
+    """
+    if isinstance(value, Address):
+        return _checked_address(value, what=what)
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        name, spec = value
+        check_value(name, what=f"{what} display name")
+        check_value(spec, what=f"{what} address")
+        return _checked_address(_from_mailbox(spec, name), what=what)
+    if isinstance(value, str):
+        check_value(value, what=f"{what} address")
+        if "<" not in value and " " not in value and "," not in value:
+            return _from_mailbox(value, "")  # the common case: a bare addr-spec
+        found = addresses_of(_PARSER_POLICY.header_factory("To", value), what=what)
+        if len(found) != 1:
+            raise InvalidAddress(
+                f"{what} must hold exactly one address, but {len(found)} were found"
+            )
+        return found[0]
+    raise InvalidArgument(
+        f"{what} must be a str, an email.headerregistry.Address or a (name, address) "
+        f"tuple, but got {type(value).__name__}"
+    )
+
+
+def coerce_addresses(value: AddressLike | Iterable[AddressLike], *, what: str) -> list[Address]:
+    """Turn one address-like value, or an iterable of them, into validated addresses.
+
+    A tuple is a sequence of addresses; to pass one ``(name, addr)`` pair,
+    put it in a list: ``to=[("Bob", "bob@example.org")]``.
+    """
+    if isinstance(value, (str, Address)):
+        return [coerce_address(value, what=what)]
+    try:
+        items = list(value)
+    except TypeError:
+        raise InvalidArgument(
+            f"{what} must be an address or an iterable of addresses, "
+            f"but got {type(value).__name__}"
+        ) from None
+    return [coerce_address(item, what=what) for item in items]
+
+
+def addresses_of(header: Any, *, what: str) -> tuple[Address, ...]:
+    """The validated mailboxes of a parsed address header.
+
+    Args:
+        header: a header object made by the modern ``email`` policy.
+        what: the header name, for error messages.
+
+    Raises:
+        InvalidAddress: the header has a parse defect (CVE-2023-27043-style
+            ambiguity), or a mailbox fails the strict RFC 5321 grammar.
+    """
+    if not isinstance(header, AddressHeader):
+        raise InvalidAddress(f"{what} is not an address header")
+    defects = [d for d in header.defects if not isinstance(d, NonASCIILocalPartDefect)]
+    if defects:
+        raise InvalidAddress(
+            f"{what} header is not a clean RFC 5322 address list "
+            f"({defects[0].__class__.__name__}); refusing to guess which address is meant"
+        )
+    for address in header.addresses:
+        _checked_address(address, what=what)
+    return header.addresses
+
+
+def parse_header_value(name: str, value: object) -> BaseHeader:
+    """Parse a stored header value (header object, ``str`` or ``Header``) with the modern parser."""
+    if isinstance(value, BaseHeader):
+        return value
+    if isinstance(value, Header):
+        # The encoded form is what a reader parses: decoding first would let
+        # an encoded word smuggle address syntax into the list.
+        text = value.encode(linesep="\r\n", maxlinelen=0)
+    else:
+        text = str(value)
+    header = _PARSER_POLICY.header_factory(name, text)
+    assert isinstance(header, BaseHeader)
+    return header
+
+
+def _first_resent_block(items: Sequence[tuple[str, object]]) -> dict[str, list[object]] | None:
+    """The topmost ``Resent-*`` block (RFC 5322 section 3.6.6), or None if there is none.
+
+    Each resend prepends a new block, and a block holds each resent field at
+    most once, so the topmost block ends where a field name repeats.
+    """
+    block: dict[str, list[object]] = {}
+    for name, value in items:
+        key = name.lower()
+        if not key.startswith("resent-"):
+            continue
+        if key in block:
+            break
+        block[key] = [value]
+    if "resent-date" not in block:
+        return None
+    return block
+
+
+def derive_envelope_addresses(
+    items: Sequence[tuple[str, object]], *, want_sender: bool, want_recipients: bool
+) -> tuple[str | None, list[str] | None]:
+    """Derive the envelope from header fields, as ``smtplib.send_message`` does, but strictly.
+
+    The sender is ``Sender`` when present, else the single ``From`` mailbox;
+    the recipients are ``To``, ``Cc`` and ``Bcc``. When the message carries a
+    ``Resent-*`` block (RFC 5322 section 3.6.6: it is being re-sent), the
+    topmost block's ``Resent-Sender``/``Resent-From`` and
+    ``Resent-To``/``Resent-Cc``/``Resent-Bcc`` are used instead.
+
+    Args:
+        items: the message's top-level ``(name, value)`` header pairs, in order.
+        want_sender: derive the sender.
+        want_recipients: derive the recipients.
+
+    Returns:
+        ``(sender, recipients)``, each None when not asked for.
+
+    Raises:
+        InvalidAddress: a defective address header, or no usable sender.
+        InvalidArgument: more than one ``From``/``Sender`` field, or a
+            ``From`` with several mailboxes and no ``Sender``.
+    """
+    resent = _first_resent_block(items)
+    if resent is not None:
+        fields = resent
+        prefix = "resent-"
+    else:
+        fields = {}
+        for name, value in items:
+            key = name.lower()
+            if key in ("from", "sender", "to", "cc", "bcc"):
+                fields.setdefault(key, []).append(value)
+        prefix = ""
+    sender: str | None = None
+    recipients: list[str] | None = None
+    if want_sender:
+        sender = _derive_sender(fields, prefix)
+    if want_recipients:
+        recipients = []
+        for key in ("to", "cc", "bcc"):
+            name = prefix + key
+            for value in fields.get(name, ()):
+                header = parse_header_value(name, value)
+                recipients.extend(a.addr_spec for a in addresses_of(header, what=header.name))
+    return sender, recipients
+
+
+def _derive_sender(fields: dict[str, list[object]], prefix: str) -> str:
+    for key in ("sender", "from"):
+        name = prefix + key
+        values = fields.get(name, [])
+        if len(values) > 1:
+            raise InvalidArgument(
+                f"the message has {len(values)} {name.title()} fields; RFC 5322 allows one"
+            )
+        if not values:
+            continue
+        header = parse_header_value(name, values[0])
+        found = addresses_of(header, what=header.name)
+        if len(found) == 1:
+            return found[0].addr_spec
+        if key == "sender" or not found:
+            raise InvalidAddress(
+                f"{header.name} must hold exactly one mailbox, but {len(found)} were found"
+            )
+        raise InvalidArgument(
+            f"{header.name} holds {len(found)} mailboxes and there is no {prefix.title()}Sender "
+            "field (RFC 5322 section 3.6.2); pass sender= explicitly"
+        )
+    raise InvalidAddress(
+        f"cannot derive the envelope sender: the message has no {prefix.title()}From "
+        "field; pass sender= or envelope="
+    )

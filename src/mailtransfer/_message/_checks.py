@@ -1,0 +1,94 @@
+"""Header injection checks (THREATS.md S3).
+
+Strategy: two independent guards, so a bug in one is caught by the other.
+
+1. Inputs: a header name must be RFC 5322 ``ftext``; a value given by the
+   caller must not hold CR, LF or NUL (folding is the serialiser's job).
+2. Output: every header, once folded into bytes, must be exactly one field:
+   ``name:`` followed by lines that each start with a space or a tab, no bare
+   CR or LF, no NUL and no blank or whitespace-only continuation line (which
+   some parsers take for the end of the header section). This is what
+   ``verify_generated_headers`` does on Python 3.13+ (CVE-2024-6923), done
+   here on every version and for every policy.
+
+Nothing is ever stripped or repaired: a bad header raises
+:class:`~mailtransfer.errors.HeaderInjection`, because silently removing a
+line break hides the attack and changes the message.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import HeaderInjection
+
+__all__ = ["check_folded", "check_name", "check_value", "describe"]
+
+# RFC 5322 section 3.6.8: field-name = 1*ftext; ftext = %d33-57 / %d59-126
+_FIELD_NAME = re.compile(r"[!-9;-~]+")
+# In a folded field (without its final CRLF): a CR not starting "CRLF WSP", a
+# LF not preceded by CR, NUL, or a continuation line of whitespace only.
+_BAD_FOLD = re.compile(rb"\r\n[ \t]*(?=\r\n|\Z)|\r(?!\n[ \t])|(?<!\r)\n|\x00")
+_BAD_VALUE = re.compile(r"[\r\n\x00]")
+_NAMES_OK: set[str] = set()
+_NAMES_CACHE_LIMIT = 512
+
+
+def describe(char: str) -> str:
+    """Name a forbidden character for an error message."""
+    return {"\r": "CR", "\n": "LF", "\x00": "NUL"}.get(char, repr(char))
+
+
+def check_name(name: object) -> str:
+    """Return ``name`` if it is a valid header field name, else raise HeaderInjection."""
+    if name in _NAMES_OK:
+        return name  # type: ignore[return-value]  # only str instances are ever cached
+    if not isinstance(name, str):
+        raise HeaderInjection(f"header name must be str, but got {type(name).__name__}")
+    if _FIELD_NAME.fullmatch(name) is None:
+        found = re.search(r"[^!-9;-~]", name)
+        where = "it is empty" if found is None else f"it has {describe(found.group())}"
+        raise HeaderInjection(
+            "header name must be printable ASCII without ':' or spaces (RFC 5322 section "
+            f"3.6.8), but {where}"
+        )
+    if len(_NAMES_OK) < _NAMES_CACHE_LIMIT:
+        _NAMES_OK.add(name)
+    return name
+
+
+def check_value(value: str, *, what: str) -> str:
+    """Return ``value`` if it holds no CR, LF or NUL, else raise HeaderInjection.
+
+    Args:
+        value: a header value, display name, file name or address as the
+            caller gave it, before any folding.
+        what: what the value is, for the error message (``"Subject"``).
+    """
+    found = _BAD_VALUE.search(value)
+    if found is not None:
+        raise HeaderInjection(
+            f"{what} must not contain CR, LF or NUL, but has {describe(found.group())} "
+            f"at position {found.start()}"
+        )
+    return value
+
+
+def check_folded(name: str, folded: bytes) -> bytes:
+    """Return ``folded`` if it is exactly one well-formed header field, else raise.
+
+    Args:
+        name: the field name the line must start with.
+        folded: the serialised field, ending with CRLF.
+    """
+    prefix = name.encode("ascii") + b":"
+    if not folded.startswith(prefix) or not folded.endswith(b"\r\n"):
+        raise HeaderInjection(f"header {name} did not serialise to one field ending in CRLF")
+    found = _BAD_FOLD.search(folded, len(prefix), len(folded) - 2)
+    if found is not None:
+        raise HeaderInjection(
+            f"header {name} serialises with a line break that starts a new line "
+            f"({describe(found.group()[:1].decode('latin-1'))} at byte {found.start()}); "
+            "a value must not contain CR, LF or NUL"
+        )
+    return folded

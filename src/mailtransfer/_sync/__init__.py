@@ -1,0 +1,1 @@
+"""The blocking I/O layer: sockets, ``ssl`` and threads."""

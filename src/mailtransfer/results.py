@@ -1,0 +1,70 @@
+"""What a delivery attempt returns: accepted and refused recipients, the final reply, the queue id."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .errors import ReplyError
+from .protocol import Reply
+
+__all__ = ["SendResult", "parse_queue_id"]
+
+# How common MTAs name the queued message in their reply to end-of-data.
+_QUEUE_ID_PATTERNS = (
+    re.compile(r"queued as ([A-Za-z0-9][\w.@-]{2,})"),  # Postfix, aiosmtpd-style
+    re.compile(r"\bid=([A-Za-z0-9][\w.@-]{2,})"),  # Exim
+    re.compile(r"\bOK\s+(?:\d+\s+)?([A-Za-z0-9][\w.-]{5,})\s+-\s+gsmtp"),  # Gmail
+    re.compile(r"<([^<>\s]{4,})>\s+(?:Queued|accepted)", re.IGNORECASE),  # Microsoft, others
+    re.compile(r"Message accepted for delivery", re.IGNORECASE),  # Sendmail-style: no group
+)
+
+
+def parse_queue_id(reply: Reply) -> str | None:
+    """Find the server's queue id in a reply to end-of-data, if it gives one.
+
+    Example:
+        >>> parse_queue_id(Reply(250, ("2.0.0 Ok: queued as 4XyZ12",)))
+        '4XyZ12'
+    """
+    text = reply.text
+    for pattern in _QUEUE_ID_PATTERNS:
+        match = pattern.search(text)
+        if match and match.groups():
+            return match.group(1)
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendResult:
+    """The outcome of one message handed to one server.
+
+    Attributes:
+        accepted: each recipient the server accepted, with its reply (for LMTP,
+            the per-recipient reply after the data).
+        refused: each recipient the server refused, with its typed error
+            (``error.reply`` holds the server's words).
+        reply: the server's reply to the end of the message data.
+        queue_id: the server's id for the queued message, when its reply names one.
+        message_id: the ``Message-ID`` of the message, when known.
+        host: the server that accepted the message, as ``host:port``.
+    """
+
+    accepted: Mapping[str, Reply]
+    refused: Mapping[str, ReplyError] = field(default_factory=dict)
+    reply: Reply
+    queue_id: str | None = None
+    message_id: str | None = None
+    host: str | None = None
+
+    @property
+    def partial(self) -> bool:
+        """True when some recipients were refused while others got the message."""
+        return bool(self.refused) and bool(self.accepted)
+
+    def __repr__(self) -> str:
+        return (
+            f"<SendResult accepted={len(self.accepted)} refused={len(self.refused)} "
+            f"reply={self.reply.code} queue_id={self.queue_id!r}>"
+        )
