@@ -44,3 +44,30 @@ class Timeouts:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"Timeouts.{name} must be a positive number or None, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolLimits:
+    """How many connections a pool keeps, and for how long.
+
+    Attributes:
+        max_connections: the most connections open to one server at once.
+        max_messages_per_connection: a connection is closed (QUIT) after this many
+            messages (0: no limit); servers often cap it around 100 to 1000.
+        idle_timeout: idle connections older than this many seconds are closed.
+        check_after_idle: a connection idle for longer than this gets a NOOP
+            before it is reused, so a connection the server dropped is not used.
+        acquire_timeout: how long ``send()`` waits for a free connection (None: forever).
+    """
+
+    max_connections: int = 8
+    max_messages_per_connection: int = 1000
+    idle_timeout: float = 30.0
+    check_after_idle: float = 5.0
+    acquire_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, got {self.max_connections!r}")
+        if self.max_messages_per_connection < 0:
+            raise ValueError("max_messages_per_connection must be 0 (no limit) or more")

@@ -89,7 +89,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .protocol._errors import ExtensionNotSupported as ExtensionNotSupported
 from .protocol._errors import InvalidAddress as InvalidAddress
@@ -139,8 +139,10 @@ __all__ = [
     "NoMailExchanger",
     "NoSuitableMechanism",
     "NullMX",
+    "PartialDelivery",
     "PermanentError",
     "PolicyRejected",
+    "PoolTimeout",
     "ProtocolError",
     "QuotaExceeded",
     "RateLimited",
@@ -276,6 +278,13 @@ class ReadTimeout(Timeout):
 
 class WriteTimeout(Timeout):
     """Sending a command or the message body stalled beyond its deadline."""
+
+
+class PoolTimeout(Timeout):
+    """No pooled connection became free within ``PoolLimits.acquire_timeout``.
+
+    Nothing was sent. Raise the pool size, lower the concurrency, or wait longer.
+    """
 
 
 # ------------------------------------------------------------------------- TLS
@@ -765,6 +774,22 @@ class RecipientsRefused(MailTransferError):
         self.transient = all(e.transient for e in refused.values())
 
 
+class PartialDelivery(MailTransferError):
+    """Some recipients were refused while the others got the message (``strict=True`` only).
+
+    The message *was* delivered to the accepted recipients: do not resend it to
+    them. ``result`` holds the full :class:`~mailtransfer.SendResult`.
+
+    Args:
+        message: what happened.
+        result: the send result, with ``accepted`` and ``refused``.
+    """
+
+    def __init__(self, message: str, *, result: Any) -> None:
+        super().__init__(message, stage=Stage.RCPT)
+        self.result = result
+
+
 # ------------------------------------------------------------------- the table
 
 _CODE_PATTERN = re.compile(r"([45]\d{0,2})(x*)")
@@ -874,9 +899,9 @@ _BUSY = (r"mailbox (is )?busy", r"mailbox (is )?locked", r"recipient thread limi
 
 _R = ErrorRule
 ERROR_TABLE: tuple[ErrorRule, ...] = (
-    # 1. STARTTLS: any refusal is first of all a TLS failure (RFC 3207 §4).
-    _R(code="454", stages=_STARTTLS, error=StartTLSFailed,
-       meaning="TLS not available for a temporary reason (RFC 3207 §4)",
+    # 1. STARTTLS: a refusal is first of all a TLS failure (RFC 3207 §4); 421 goes to part 7.
+    _R(code="45x", stages=_STARTTLS, error=StartTLSFailed,
+       meaning="TLS not available for a temporary reason (RFC 3207 §4: 454)",
        example="454 4.7.0 TLS not available due to temporary reason"),
     _R(code="5xx", stages=_STARTTLS, error=StartTLSFailed,
        meaning="STARTTLS refused or not implemented (RFC 3207 §4)",
@@ -1146,8 +1171,6 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     _R(code="538", error=EncryptionRequired,
        meaning="Encryption required for the mechanism (RFC 4954 §6)",
        example="538 Encryption required for requested authentication mechanism"),
-    _R(code="4xx", stages=_STARTTLS, error=StartTLSFailed,
-       meaning="STARTTLS refused for now", example="451 Local error in processing"),
     _R(code="4xx", stages=_AUTH, error=TemporaryAuthFailure,
        meaning="AUTH failed for now", example="451 Authentication backend unavailable"),
     _R(code="5xx", stages=_AUTH, error=AuthenticationFailed,

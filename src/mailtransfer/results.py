@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import ReplyError
-from .protocol import Reply
+from .protocol import Extensions, Reply
 
-__all__ = ["SendResult", "parse_queue_id"]
+__all__ = ["SendResult", "ServerInfo", "parse_queue_id"]
 
 # How common MTAs name the queued message in their reply to end-of-data.
 _QUEUE_ID_PATTERNS = (
@@ -68,3 +68,20 @@ class SendResult:
             f"<SendResult accepted={len(self.accepted)} refused={len(self.refused)} "
             f"reply={self.reply.code} queue_id={self.queue_id!r}>"
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerInfo:
+    """What ``verify()`` learnt about a server without sending mail.
+
+    Attributes:
+        host: the server, as ``scheme://host:port``.
+        extensions: what it offers after TLS (SIZE, PIPELINING, AUTH mechanisms...).
+        tls_version: the TLS version in use, or None for plaintext.
+        authenticated: whether the login succeeded (False when no credentials were given).
+    """
+
+    host: str
+    extensions: Extensions
+    tls_version: str | None
+    authenticated: bool

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import mailtransfer.auth as auth
+from mailtransfer import auth
 from mailtransfer.auth import (
     DEFAULT_MECHANISMS,
     MAX_ROUND_TRIPS,
@@ -22,10 +22,8 @@ from mailtransfer.auth import (
     AuthState,
     ChannelBinding,
     CramMD5,
-    InsecureAuthRefused,
     Login,
     MechanismRegistry,
-    NoSuitableMechanism,
     OAuth2,
     OAuthBearer,
     Password,
@@ -37,6 +35,7 @@ from mailtransfer.auth import (
     choose,
     redact_auth_line,
 )
+from mailtransfer.errors import InsecureAuthRefused, NoSuitableMechanism
 from mailtransfer.protocol._errors import (
     InvalidArgument,
     LocalProtocolError,
@@ -163,7 +162,9 @@ def test_channel_binding_repr_hides_data():
     assert repr(BINDING) == "ChannelBinding(kind='tls-exporter', data=<32 bytes>)"
 
 
-@pytest.mark.parametrize(("kind", "data"), [("tls-foo", b"x"), ("tls-unique", b""), ("tls-unique", "x")])
+@pytest.mark.parametrize(
+    ("kind", "data"), [("tls-foo", b"x"), ("tls-unique", b""), ("tls-unique", "x")]
+)
 def test_channel_binding_validation(kind, data):
     """Unknown kinds and empty or non-bytes data are refused."""
     with pytest.raises(InvalidArgument):
@@ -176,7 +177,7 @@ def test_credentials_pickle_round_trip():
     assert pickle.loads(pickle.dumps(creds)) == creds
 
 
-# -- PLAIN, LOGIN, CRAM-MD5 ---------------------------------------------------------------------
+# -- PLAIN, LOGIN, CRAM-MD5 -------------------------------------------------------------------
 
 
 def test_plain_matches_rfc4954_example():
@@ -235,7 +236,9 @@ def test_cram_md5_matches_rfc2195_example():
     """The RFC 2195 example challenge and secret give the RFC's response."""
     exchange = AuthExchange(CramMD5(Password("tim", "tanstaaftanstaaf")))
     assert exchange.start().text == "AUTH CRAM-MD5"
-    line = exchange.receive(Reply(334, ("PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+",)))
+    line = exchange.receive(
+        Reply(334, ("PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+",))
+    )
     assert line.text == "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw"
     assert base64.b64decode(line.text) == b"tim b913a602c7eda7a495b4e6e7334d3890"
 
@@ -255,7 +258,7 @@ def test_password_mechanisms_refuse_oauth2(mechanism):
         mechanism(OAuth2.static("u", "t"))
 
 
-# -- XOAUTH2 and OAUTHBEARER ----------------------------------------------------------------------
+# -- XOAUTH2 and OAUTHBEARER ------------------------------------------------------------------
 
 GOOGLE_TOKEN = "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg"
 GOOGLE_EXAMPLE = (
@@ -348,7 +351,7 @@ def test_oauthbearer_port_range_checked():
         OAuthBearer(OAuth2.static("u", "t"), port=70000)
 
 
-# -- the AUTH exchange driver ------------------------------------------------------------------------
+# -- the AUTH exchange driver -----------------------------------------------------------------
 
 
 class Chatty:
@@ -527,7 +530,7 @@ def test_max_round_trips_validated():
         AuthExchange(Chatty(), max_round_trips=0)
 
 
-# -- redaction (THREATS S8) -------------------------------------------------------------------------
+# -- redaction (THREATS S8) -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -671,7 +674,9 @@ def test_plus_never_chosen_without_binding():
 
 def test_binding_without_plus_offered_signals_y():
     """A binding-capable client on a server without -PLUS sends 'y' (downgrade detection)."""
-    mechanism = choose({"SCRAM-SHA-256"}, Password("u", "p"), tls_active=True, channel_binding=BINDING)
+    mechanism = choose(
+        {"SCRAM-SHA-256"}, Password("u", "p"), tls_active=True, channel_binding=BINDING
+    )
     assert mechanism.initial_response().startswith(b"y,,")
 
 
@@ -705,7 +710,7 @@ def test_preferred_forces_order():
 
 def test_preferred_unknown_name_refused():
     """A preferred name that is not registered is an InvalidArgument listing the registered."""
-    with pytest.raises(InvalidArgument, match="GSSAPI.*registered: SCRAM-SHA-256-PLUS"):
+    with pytest.raises(InvalidArgument, match=r"GSSAPI.*registered: SCRAM-SHA-256-PLUS"):
         choose({"PLAIN"}, Password("u", "p"), tls_active=True, preferred=["GSSAPI"])
 
 
@@ -715,7 +720,9 @@ def test_no_suitable_mechanism_lists_both_sides():
         choose({"GSSAPI", "NTLM"}, Password("u", "secret-pw"), tls_active=True)
     message = str(info.value)
     assert "the server offers GSSAPI, NTLM" in message
-    assert "Password credentials allow SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN" in message
+    assert (
+        "Password credentials allow SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN" in message
+    )
     assert "secret-pw" not in message
     assert info.value.offered == ("GSSAPI", "NTLM")
 
@@ -729,7 +736,13 @@ def test_no_auth_advertised_is_explained():
 def test_binding_without_tls_refused():
     """A channel binding with tls_active=False is contradictory."""
     with pytest.raises(InvalidArgument, match="channel_binding"):
-        choose({"PLAIN"}, Password("u", "p"), tls_active=False, allow_insecure=True, channel_binding=BINDING)
+        choose(
+            {"PLAIN"},
+            Password("u", "p"),
+            tls_active=False,
+            allow_insecure=True,
+            channel_binding=BINDING,
+        )
 
 
 def test_offered_as_string_refused():
@@ -741,7 +754,9 @@ def test_offered_as_string_refused():
 def test_choose_returns_fresh_instances():
     """Each call builds a new single-use mechanism."""
     creds = Password("u", "p")
-    assert choose({"PLAIN"}, creds, tls_active=True) is not choose({"PLAIN"}, creds, tls_active=True)
+    assert choose({"PLAIN"}, creds, tls_active=True) is not choose(
+        {"PLAIN"}, creds, tls_active=True
+    )
 
 
 # -- the registry -----------------------------------------------------------------------------
@@ -752,7 +767,9 @@ def test_registry_with_mechanism_is_immutable():
     registry = DEFAULT_MECHANISMS.with_mechanism("X-CHATTY", lambda c, b: Chatty(), strength=100)
     assert registry.get("X-CHATTY") is not None
     assert DEFAULT_MECHANISMS.get("X-CHATTY") is None
-    mechanism = choose({"X-CHATTY", "PLAIN"}, Password("u", "p"), tls_active=True, mechanisms=registry)
+    mechanism = choose(
+        {"X-CHATTY", "PLAIN"}, Password("u", "p"), tls_active=True, mechanisms=registry
+    )
     assert mechanism.name == "X-CHATTY"
 
 
@@ -773,7 +790,9 @@ def test_registry_without_removes():
 
 def test_registry_order_is_documented_strength_order():
     """The default order is the documented strength order."""
-    assert [entry.name for entry in DEFAULT_MECHANISMS.entries if Password in entry.credentials] == [
+    assert [
+        entry.name for entry in DEFAULT_MECHANISMS.entries if Password in entry.credentials
+    ] == [
         "SCRAM-SHA-256-PLUS",
         "SCRAM-SHA-256",
         "SCRAM-SHA-1-PLUS",
@@ -810,7 +829,7 @@ def test_registry_repr_shows_order():
     assert repr(DEFAULT_MECHANISMS).startswith("<MechanismRegistry SCRAM-SHA-256-PLUS > SCRAM")
 
 
-# -- the public namespace -----------------------------------------------------------------------
+# -- the public namespace ---------------------------------------------------------------------
 
 
 def test_public_names_resolve_and_claim_the_public_module():

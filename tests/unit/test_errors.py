@@ -430,6 +430,14 @@ def test_recipients_refused_is_transient_only_if_every_refusal_is(
     assert errors.RecipientsRefused(refused=refused).transient is transient
 
 
+def test_recipients_refused_keeps_every_refusal() -> None:
+    """refused maps every address to its own error, beyond the ones in the message."""
+    refused = {f"r{i}@x.example": _refusal("550 5.1.1 nobody") for i in range(5)}
+    kept = errors.RecipientsRefused(refused=refused).refused
+    assert list(kept) == list(refused)
+    assert all(kept[address] is error for address, error in refused.items())
+
+
 def test_recipients_refused_needs_a_recipient() -> None:
     """An empty refusal map is a caller bug."""
     with pytest.raises(ValueError, match="at least one"):

@@ -18,7 +18,7 @@ def envelope_commands(
     size: int | None = None,
     eight_bit: bool = False,
     smtputf8: bool = False,
-    body: str | None = None,
+    body_type: str | None = None,
     ret: str | None = None,
     envid: str | None = None,
     notify: Sequence[str] | None = None,
@@ -33,12 +33,12 @@ def envelope_commands(
     reverse = parse_reverse_path(sender)
     needs_utf8 = smtputf8 or (reverse is not None and reverse.needs_smtputf8)
     needs_utf8 = needs_utf8 or any(parse_mailbox(r).needs_smtputf8 for r in recipients)
-    if body is None and eight_bit and extensions.eightbitmime:
-        body = "8BITMIME"
+    if body_type is None and eight_bit and extensions.eightbitmime:
+        body_type = "8BITMIME"
     mail = MailFrom(
         sender=sender,
         size=size if extensions.size is not None else None,
-        body=body,  # type: ignore[arg-type]
+        body=body_type,  # type: ignore[arg-type]
         smtputf8=needs_utf8,
         ret=ret,  # type: ignore[arg-type]
         envid=envid,

@@ -20,9 +20,10 @@ from email.header import Header
 from email.headerregistry import Address, AddressHeader, BaseHeader
 from typing import Any, Union
 
-from ..errors import InvalidAddress, InvalidArgument
-from ..protocol._grammar import parse_mailbox
+from mailtransfer.errors import InvalidAddress, InvalidArgument
+
 from ._checks import check_value
+from ._envelope import mailbox
 
 __all__ = [
     "ADDRESS_HEADERS",
@@ -33,7 +34,7 @@ __all__ = [
     "derive_envelope_addresses",
 ]
 
-AddressLike = Union[str, Address, tuple[str, str]]
+AddressLike = Union[str, Address, tuple[str, str]]  # noqa: UP007 - a runtime alias on 3.10
 """``"a@b"``, ``"Name <a@b>"``, an :class:`email.headerregistry.Address`, or ``(name, addr)``."""
 
 # RFC 5322 sections 3.6.2, 3.6.3 and 3.6.6: the fields that hold mailboxes.
@@ -62,12 +63,12 @@ def _checked_address(address: Address, *, what: str) -> Address:
     check_value(spec, what=f"{what} address")
     if not address.domain:
         raise InvalidAddress(f"{what} address must be local@domain, but it has no domain")
-    parse_mailbox(spec)
+    mailbox(spec)
     return address
 
 
 def _from_mailbox(spec: str, display_name: str) -> Address:
-    box = parse_mailbox(spec)
+    box = mailbox(spec)
     local = box.local_part
     if local.startswith('"'):
         # Address wants the local part unquoted; it quotes it again on output.
@@ -87,18 +88,19 @@ def coerce_address(value: AddressLike, *, what: str) -> Address:
         InvalidAddress: not exactly one valid mailbox.
         InvalidArgument: a value of another type.
     """
-    if isinstance(value, Address):
-        return _checked_address(value, what=what)
-    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, str) for v in value):
-        name, spec = value
+    item: object = value  # checked at run time whatever the annotation says
+    if isinstance(item, Address):
+        return _checked_address(item, what=what)
+    if isinstance(item, tuple) and len(item) == 2 and all(isinstance(v, str) for v in item):
+        name, spec = item
         check_value(name, what=f"{what} display name")
         check_value(spec, what=f"{what} address")
         return _checked_address(_from_mailbox(spec, name), what=what)
-    if isinstance(value, str):
-        check_value(value, what=f"{what} address")
-        if "<" not in value and " " not in value and "," not in value:
-            return _from_mailbox(value, "")  # the common case: a bare addr-spec
-        found = addresses_of(_PARSER_POLICY.header_factory("To", value), what=what)
+    if isinstance(item, str):
+        check_value(item, what=f"{what} address")
+        if "<" not in item and " " not in item and "," not in item:
+            return _from_mailbox(item, "")  # the common case: a bare addr-spec
+        found = addresses_of(_PARSER_POLICY.header_factory("To", item), what=what)
         if len(found) != 1:
             raise InvalidAddress(
                 f"{what} must hold exactly one address, but {len(found)} were found"
@@ -106,7 +108,7 @@ def coerce_address(value: AddressLike, *, what: str) -> Address:
         return found[0]
     raise InvalidArgument(
         f"{what} must be a str, an email.headerregistry.Address or a (name, address) "
-        f"tuple, but got {type(value).__name__}"
+        f"tuple, but got {type(item).__name__}"
     )
 
 
@@ -122,8 +124,7 @@ def coerce_addresses(value: AddressLike | Iterable[AddressLike], *, what: str) -
         items = list(value)
     except TypeError:
         raise InvalidArgument(
-            f"{what} must be an address or an iterable of addresses, "
-            f"but got {type(value).__name__}"
+            f"{what} must be an address or an iterable of addresses, but got {type(value).__name__}"
         ) from None
     return [coerce_address(item, what=what) for item in items]
 
@@ -141,7 +142,10 @@ def addresses_of(header: Any, *, what: str) -> tuple[Address, ...]:
     """
     if not isinstance(header, AddressHeader):
         raise InvalidAddress(f"{what} is not an address header")
-    defects = [d for d in header.defects if not isinstance(d, NonASCIILocalPartDefect)]
+    # RFC 6532 allows UTF-8 local parts; every other defect means ambiguity.
+    defects = [
+        d for d in getattr(header, "defects", ()) if not isinstance(d, NonASCIILocalPartDefect)
+    ]
     if defects:
         raise InvalidAddress(
             f"{what} header is not a clean RFC 5322 address list "
@@ -156,12 +160,9 @@ def parse_header_value(name: str, value: object) -> BaseHeader:
     """Parse a stored header value (header object, ``str`` or ``Header``) with the modern parser."""
     if isinstance(value, BaseHeader):
         return value
-    if isinstance(value, Header):
-        # The encoded form is what a reader parses: decoding first would let
-        # an encoded word smuggle address syntax into the list.
-        text = value.encode(linesep="\r\n", maxlinelen=0)
-    else:
-        text = str(value)
+    # For a compat32 Header, the encoded form is what a reader parses: decoding
+    # first would let an encoded word smuggle address syntax into the list.
+    text = value.encode(linesep="\r\n", maxlinelen=0) if isinstance(value, Header) else str(value)
     header = _PARSER_POLICY.header_factory(name, text)
     assert isinstance(header, BaseHeader)
     return header

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import HeaderInjection
+from mailtransfer.errors import HeaderInjection
 
 __all__ = ["check_folded", "check_name", "check_value", "describe"]
 
@@ -42,7 +42,7 @@ def describe(char: str) -> str:
 def check_name(name: object) -> str:
     """Return ``name`` if it is a valid header field name, else raise HeaderInjection."""
     if name in _NAMES_OK:
-        return name  # type: ignore[return-value]  # only str instances are ever cached
+        return name
     if not isinstance(name, str):
         raise HeaderInjection(f"header name must be str, but got {type(name).__name__}")
     if _FIELD_NAME.fullmatch(name) is None:

@@ -7,13 +7,14 @@ bounce has the null reverse-path ``<>`` whatever its ``From:`` says.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
-from ..errors import InvalidArgument
-from ..protocol._grammar import check_argument, parse_mailbox, parse_reverse_path
+from mailtransfer.errors import InvalidArgument
+from mailtransfer.protocol._grammar import Mailbox, check_argument, parse_mailbox
 
-__all__ = ["BodyType", "Envelope", "Notify", "Ret"]
+__all__ = ["BodyType", "Envelope", "Notify", "Ret", "mailbox"]
 
 BodyType = Literal["7BIT", "8BITMIME", "BINARYMIME"]
 """``MAIL FROM`` ``BODY=`` values (RFC 6152, RFC 3030)."""
@@ -21,6 +22,13 @@ Ret = Literal["FULL", "HDRS"]
 """DSN ``RET=`` values (RFC 3461 section 4.3)."""
 Notify = Literal["NEVER", "SUCCESS", "FAILURE", "DELAY"]
 """DSN ``NOTIFY=`` values (RFC 3461 section 4.1)."""
+
+
+@functools.lru_cache(maxsize=4096)
+def mailbox(address: str) -> Mailbox:
+    """:func:`parse_mailbox`, remembered: bulk sends repeat the same addresses."""
+    return parse_mailbox(address)
+
 
 _BODY_TYPES = ("7BIT", "8BITMIME", "BINARYMIME")
 _RETS = ("FULL", "HDRS")
@@ -77,7 +85,9 @@ class Envelope:
     def __post_init__(self) -> None:
         if not isinstance(self.sender, str):
             raise InvalidArgument(f"sender must be str, but got {type(self.sender).__name__}")
-        non_ascii = parse_reverse_path(self.sender) is not None and not self.sender.isascii()
+        if self.sender:
+            mailbox(self.sender)  # "" is the null reverse-path
+        non_ascii = not self.sender.isascii()
         if isinstance(self.recipients, (str, bytes)):
             raise InvalidArgument(
                 "recipients must be a sequence of addresses, but got a single "
@@ -86,7 +96,11 @@ class Envelope:
         seen: set[tuple[str, str]] = set()
         unique: list[str] = []
         for recipient in self.recipients:
-            box = parse_mailbox(recipient)
+            if not isinstance(recipient, str):
+                raise InvalidArgument(
+                    f"recipients must hold str addresses, but got {type(recipient).__name__}"
+                )
+            box = mailbox(recipient)
             key = (box.local_part, box.domain.lower())
             if key not in seen:
                 seen.add(key)

@@ -14,10 +14,8 @@ from ._base import MAX_ROUND_TRIPS as MAX_ROUND_TRIPS
 from ._base import AuthExchange as AuthExchange
 from ._base import AuthLine as AuthLine
 from ._base import AuthState as AuthState
-from ._base import InsecureAuthRefused as InsecureAuthRefused
 from ._base import Mechanism as Mechanism
 from ._base import MechanismFactory as MechanismFactory
-from ._base import NoSuitableMechanism as NoSuitableMechanism
 from ._base import SASLError as SASLError
 from ._base import SCRAMServerError as SCRAMServerError
 from ._base import ServerVerificationFailed as ServerVerificationFailed
@@ -48,12 +46,10 @@ __all__ = [
     "AuthState",
     "ChannelBinding",
     "CramMD5",
-    "InsecureAuthRefused",
     "Login",
     "Mechanism",
     "MechanismFactory",
     "MechanismRegistry",
-    "NoSuitableMechanism",
     "OAuth2",
     "OAuthBearer",
     "Password",
@@ -73,6 +69,8 @@ __all__ = [
 # Reprs, tracebacks and docs show mailtransfer.auth.X, not the private module (httpcore style).
 for _name in __all__:
     _obj = globals()[_name]
-    if isinstance(_obj, type) or inspect.isfunction(_obj):
+    if (isinstance(_obj, type) or inspect.isfunction(_obj)) and _obj.__module__.startswith(
+        __name__ + "."
+    ):
         _obj.__module__ = __name__
 del _name, _obj

@@ -26,7 +26,6 @@ from mailtransfer.protocol._errors import (
     MailTransferError,
     RemoteProtocolError,
     Stage,
-    UsageError,
 )
 
 from ._credentials import REDACTED, ChannelBinding, check_int
@@ -39,10 +38,8 @@ __all__ = [
     "AuthExchange",
     "AuthLine",
     "AuthState",
-    "InsecureAuthRefused",
     "Mechanism",
     "MechanismFactory",
-    "NoSuitableMechanism",
     "SASLError",
     "SCRAMServerError",
     "ServerVerificationFailed",
@@ -64,26 +61,8 @@ _AUTH_WITH_ARGUMENT = re.compile(r"(\s*AUTH\s+\S+)\s+\S.*", re.IGNORECASE | re.D
 
 
 # -- errors -----------------------------------------------------------------------------------
-# InsecureAuthRefused and NoSuitableMechanism belong in mailtransfer/errors.py; they are here
-# only until that module exists (the lead moves them and this module imports them from there).
-
-
-class InsecureAuthRefused(UsageError):
-    """Credentials would cross a connection without TLS and the caller did not opt in (S7)."""
-
-
-class NoSuitableMechanism(UsageError):
-    """No SASL mechanism is both offered by the server and usable with the credentials.
-
-    Attributes:
-        offered: the mechanisms the server advertised, sorted.
-        usable: the mechanisms the credentials could use, strongest first.
-    """
-
-    def __init__(self, message: str, *, offered: tuple[str, ...], usable: tuple[str, ...]) -> None:
-        super().__init__(message, stage=Stage.AUTH)
-        self.offered = offered
-        self.usable = usable
+# InsecureAuthRefused and NoSuitableMechanism live in mailtransfer.errors. The three SASL errors
+# below are raised only here; they belong in errors.py's tree too (see the lead's note).
 
 
 class SASLError(RemoteProtocolError):

@@ -13,15 +13,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+from mailtransfer.errors import InsecureAuthRefused, NoSuitableMechanism
 from mailtransfer.protocol._errors import InvalidArgument
 
-from ._base import (
-    InsecureAuthRefused,
-    Mechanism,
-    MechanismFactory,
-    NoSuitableMechanism,
-    check_mechanism_name,
-)
+from ._base import Mechanism, MechanismFactory, check_mechanism_name
 from ._credentials import ChannelBinding, OAuth2, Password, check_int
 from ._mechanisms import CramMD5, Login, OAuthBearer, Plain, XOAuth2
 from ._scram import Scram

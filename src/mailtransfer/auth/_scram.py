@@ -86,7 +86,7 @@ def saslprep(text: str, *, allow_unassigned: bool = False) -> str:
         if stringprep.in_table_c12(char) or not stringprep.in_table_b1(char)
     )
     # 2.2 Normalization: NFKC, with the Unicode 3.2 data that stringprep is defined on.
-    prepared = mapped
+    prepared = unicodedata.ucd_3_2_0.normalize("NFKC", mapped)
     for position, char in enumerate(prepared):
         # 2.3 Prohibited output; 2.5 unassigned code points (stored strings only).
         if any(table(char) for table in _PROHIBITED) or (

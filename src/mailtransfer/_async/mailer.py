@@ -1,0 +1,203 @@
+"""``AsyncMailer``: the asyncio ``send()``, pooled and retrying, safe under many tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from email.message import EmailMessage
+from types import TracebackType
+from typing import Any
+
+from .._pooling import RelaySet
+from .._sending import Submission, deferral, finish_result, is_relay_failure, note_message_id
+from .._settings import Endpoint, MailerConfig
+from .._sync.mailer import Outgoing, Progress
+from ..errors import MailTransferError, UsageError
+from ..message import Envelope
+from ..results import SendResult, ServerInfo
+from .connection import AsyncConnection
+from .pool import AsyncConnectionPool
+
+__all__ = ["AsyncMailer"]
+
+
+class AsyncMailer:
+    """The asyncio twin of :class:`~mailtransfer.Mailer`: same options, ``await`` on each call.
+
+    Example:
+        >>> async with AsyncMailer("smtps://user:secret@mail.example.org") as mailer:  # doctest: +SKIP
+        ...     result = await mailer.send(sender="me@example.org", to=["you@example.org"],
+        ...                                subject="Hello", text="Hi there!")
+    """
+
+    def __init__(self, url: str | Sequence[str] | None = None, **options: Any) -> None:
+        self.config = MailerConfig.resolve(url, **options)
+        self._relays = RelaySet(self.config.endpoints, self.config.cooldown)
+        self._pools: dict[Endpoint, AsyncConnectionPool] = {}
+        self._closed = False
+
+    @classmethod
+    def from_env(cls, variable: str = "MAILTRANSFER_URL", **options: Any) -> AsyncMailer:
+        """A mailer configured by the URL in the environment variable ``variable``."""
+        url = os.environ.get(variable)
+        if not url:
+            raise UsageError(f"set {variable} to a mailer URL, e.g. smtp://user:pass@host:587")
+        return cls(url, **options)
+
+    def _factory(self, endpoint: Endpoint) -> Callable[[], AsyncConnection]:
+        arguments = self.config.connection_arguments(endpoint)
+        return lambda: AsyncConnection(**arguments)
+
+    def _pool(self, endpoint: Endpoint) -> AsyncConnectionPool:
+        # Created lazily, inside the running loop that will use it.
+        pool = self._pools.get(endpoint)
+        if pool is None:
+            pool = AsyncConnectionPool(
+                self._factory(endpoint), self.config.limits, rate_limit=self.config.rate_limit
+            )
+            self._pools[endpoint] = pool
+        return pool
+
+    async def send(
+        self,
+        message: EmailMessage | bytes | None = None,
+        /,
+        *,
+        envelope: Envelope | None = None,
+        recipients: Sequence[str] | None = None,
+        strict: bool | None = None,
+        **build: Any,
+    ) -> SendResult:
+        """Send one message; see :meth:`Mailer.send <mailtransfer.Mailer.send>` for the details."""
+        submission = Submission.create(
+            message, envelope=envelope, recipients=recipients, signers=self.config.signers,
+            build=build,
+        )
+        strict = self.config.strict if strict is None else strict
+        try:
+            async for attempt in self.config.retry.async_retrying():
+                with attempt:
+                    return await self._attempt(submission, strict)
+        except MailTransferError as exc:
+            note_message_id(exc, submission)
+            raise
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    async def _attempt(self, submission: Submission, strict: bool) -> SendResult:
+        if self._closed:
+            raise UsageError("the mailer is closed")
+        loop = asyncio.get_running_loop()
+        relays = self._relays.order(loop.time())
+        for index, endpoint in enumerate(relays):
+            pool = self._pool(endpoint)
+            try:
+                async with pool.connection() as conn:
+                    arguments = submission.send_arguments(conn.extensions)
+                    result = await conn.send(use_bdat=self.config.use_bdat, **arguments)
+                return finish_result(result, submission, host=str(endpoint), strict=strict)
+            except MailTransferError as exc:
+                pause = deferral(exc)
+                if pause is not None:
+                    pool.defer(pause)
+                if is_relay_failure(exc) and index + 1 < len(relays):
+                    self._relays.cool(endpoint, loop.time())
+                    continue
+                raise
+        raise AssertionError("unreachable: the last relay's error is raised")  # pragma: no cover
+
+    async def send_many(
+        self,
+        messages: Iterable[Outgoing],
+        *,
+        concurrency: int | None = None,
+        progress: Progress | None = None,
+    ) -> list[SendResult | MailTransferError]:
+        """Send many messages concurrently; results (or typed errors) in input order."""
+        items = list(messages)
+        results: list[SendResult | MailTransferError | None] = [None] * len(items)
+        async for index, outcome in self.send_iter(
+            items, concurrency=concurrency, progress=progress
+        ):
+            results[index] = outcome
+        return results  # type: ignore[return-value]
+
+    async def send_iter(
+        self,
+        messages: Iterable[Outgoing],
+        *,
+        concurrency: int | None = None,
+        progress: Progress | None = None,
+    ) -> AsyncIterator[tuple[int, SendResult | MailTransferError]]:
+        """Yield ``(index, result or error)`` as each message completes."""
+        items = list(messages)
+        workers = min(concurrency or self.config.limits.max_connections, max(len(items), 1))
+        queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
+        feed = iter(enumerate(items))
+
+        async def worker() -> None:
+            for index, item in feed:
+                try:
+                    outcome: Any = await self._send_item(item)
+                except MailTransferError as exc:
+                    outcome = exc
+                except Exception as exc:  # a bug or bad input: hand it to the consumer
+                    queue.put_nowait((index, exc))
+                    return
+                queue.put_nowait((index, outcome))
+
+        tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
+        try:
+            for done in range(1, len(items) + 1):
+                index, outcome = await queue.get()
+                if not isinstance(outcome, (SendResult, MailTransferError)):
+                    raise outcome
+                if progress is not None:
+                    progress(done, len(items))
+                yield index, outcome
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _send_item(self, item: Outgoing) -> SendResult:
+        if isinstance(item, EmailMessage):
+            return await self.send(item)
+        arguments = dict(item)
+        message = arguments.pop("message", None)
+        return await self.send(message, **arguments)
+
+    async def verify(self) -> ServerInfo:
+        """Connect, negotiate TLS and log in, and report what the server offers; sends no mail."""
+        endpoint = self._relays.order(asyncio.get_running_loop().time())[0]
+        conn = self._factory(endpoint)()
+        try:
+            extensions = await conn.open()
+            return ServerInfo(
+                host=str(endpoint),
+                extensions=extensions,
+                tls_version=conn.tls_info.version if conn.tls_info else None,
+                authenticated=endpoint.credentials is not None,
+            )
+        finally:
+            await conn.quit()
+
+    async def aclose(self) -> None:
+        """QUIT and close every pooled connection. The mailer cannot send afterwards."""
+        self._closed = True
+        await asyncio.gather(*(pool.aclose() for pool in self._pools.values()))
+
+    async def __aenter__(self) -> AsyncMailer:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        pools = ", ".join(f"{endpoint}: {pool!r}" for endpoint, pool in self._pools.items())
+        return f"<AsyncMailer [{'closed' if self._closed else 'open'} | {pools}]>"

@@ -1,0 +1,347 @@
+"""From what the caller hands to ``send()`` to wire-ready bytes and an envelope.
+
+Strategy: one pass over the top-level headers finds what is missing
+(``Date``, ``Message-ID``) and derives the envelope; one flatten writes the
+bytes with ``Bcc``/``Resent-Bcc`` skipped and the missing fields appended, so
+the caller's message is neither copied nor changed. Raw ``bytes`` are taken
+as a finished message: only their header section is looked at (and edited
+for ``Bcc`` and the missing fields).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import Message
+
+from mailtransfer.errors import HeaderInjection, InvalidAddress, InvalidArgument
+from mailtransfer.protocol._data import normalize_line_endings
+from mailtransfer.protocol._grammar import Mailbox
+
+from ._addresses import derive_envelope_addresses, parse_header_value
+from ._envelope import Envelope, mailbox
+from ._flatten import flatten
+
+__all__ = ["PreparedMessage", "prepare"]
+
+_BCC = frozenset({"bcc", "resent-bcc"})
+_FIELD_NAME = re.compile(rb"[!-9;-~]+")
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedMessage:
+    """A message ready for the wire: exact bytes plus the SMTP envelope.
+
+    Made by :func:`prepare`; :func:`downgrade` adapts one to a server without
+    8BITMIME or SMTPUTF8. ``repr()`` never shows the message bytes.
+
+    Attributes:
+        data: the message as sent, CRLF line endings, before dot-stuffing;
+            what a DKIM signer must sign.
+        envelope: the envelope, with ``smtputf8`` and ``body`` set to what
+            ``data`` needs.
+        message_id: the ``Message-ID`` field's value (``"<...>"``), given or
+            generated; ``""`` only for raw bytes whose ``Message-ID`` is empty.
+        needs_smtputf8: a header or an envelope address is not ASCII (RFC 6531).
+        needs_8bit: ``data`` has a byte above 127 (RFC 6152 ``8BITMIME``).
+    """
+
+    data: bytes = field(repr=False)
+    envelope: Envelope
+    message_id: str
+    needs_smtputf8: bool
+    needs_8bit: bool
+
+    @property
+    def size(self) -> int:
+        """``len(data)``: the message size in octets, for ``SIZE=`` (RFC 1870)."""
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        return (
+            f"PreparedMessage(size={self.size}, envelope={self.envelope!r}, "
+            f"message_id={self.message_id!r}, needs_smtputf8={self.needs_smtputf8}, "
+            f"needs_8bit={self.needs_8bit})"
+        )
+
+
+def format_date(now: float | None = None) -> str:
+    """An RFC 5322 section 3.3 date in UTC, e.g. ``Mon, 02 Jun 2025 08:00:00 +0000``."""
+    t = time.gmtime(time.time() if now is None else now)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
+    )
+
+
+def make_message_id(domain: str) -> str:
+    """A new ``<time.random@domain>`` Message-ID (RFC 5322 section 3.6.4), unique per call."""
+    return f"<{time.time_ns():x}.{secrets.token_hex(8)}@{domain}>"
+
+
+def _ascii_domain(domain: str, *, what: str) -> str:
+    if domain.startswith("["):
+        return domain  # an address literal, already ASCII: a valid no-fold-literal
+    try:
+        return Mailbox("x", domain).ascii_domain()
+    except InvalidAddress:
+        raise InvalidArgument(f"{what} must be a valid domain name") from None
+
+
+def _envelope_non_ascii(envelope: Envelope) -> bool:
+    return not envelope.sender.isascii() or not all(r.isascii() for r in envelope.recipients)
+
+
+def _finish(
+    data: bytes, envelope: Envelope, message_id: str, headers_ascii: bool
+) -> PreparedMessage:
+    needs_8bit = not data.isascii()
+    needs_smtputf8 = not headers_ascii or _envelope_non_ascii(envelope)
+    changes: dict[str, object] = {}
+    if needs_smtputf8 and not envelope.smtputf8:
+        changes["smtputf8"] = True
+    if needs_8bit and envelope.body is None:
+        changes["body"] = "8BITMIME"
+    elif needs_8bit and envelope.body == "7BIT":
+        raise InvalidArgument(
+            "envelope body is 7BIT, but the message has 8-bit data; use 8BITMIME or None"
+        )
+    if changes:
+        envelope = dataclasses.replace(envelope, **changes)  # type: ignore[arg-type]
+    return PreparedMessage(
+        data=data,
+        envelope=envelope,
+        message_id=message_id,
+        needs_smtputf8=needs_smtputf8,
+        needs_8bit=needs_8bit,
+    )
+
+
+def prepare(
+    message: Message | bytes,
+    *,
+    envelope: Envelope | None = None,
+    sender: str | None = None,
+    recipients: Sequence[str] | None = None,
+    domain: str | None = None,
+) -> PreparedMessage:
+    """Turn a message into exact wire bytes and an envelope, checking it for injection.
+
+    For an ``email.message.Message`` (``EmailMessage`` or ``compat32``):
+
+    - ``Date`` and ``Message-ID`` are added when missing (the message object
+      itself is not changed);
+    - the envelope, when not given, comes from the headers with a strict
+      parser: sender = ``Sender`` or ``From``; recipients = ``To`` + ``Cc`` +
+      ``Bcc``, or the topmost ``Resent-*`` block's fields when the message is
+      being re-sent (RFC 5322 section 3.6.6), as ``smtplib.send_message``
+      does; ``sender=`` or ``recipients=`` replace one of the two;
+    - ``Bcc`` and ``Resent-Bcc`` are left out of the bytes;
+    - every header name and value is checked: CR, LF or NUL in a value, a
+      name that is not RFC 5322 ``ftext``, or anything that would serialise
+      to more than one field raises, and nothing is ever stripped.
+
+    ``bytes`` are a finished message: they need ``envelope=`` (or ``sender=``
+    and ``recipients=``); line endings are made CRLF (except the body of a
+    ``BINARYMIME`` message), ``Bcc``/``Resent-Bcc`` fields are removed and
+    ``Date``/``Message-ID`` added when missing, and the header section must
+    be well-formed.
+
+    Example:
+        >>> from mailtransfer.message import build_message
+        >>> msg = build_message(sender="a@example.org", to="b@example.net",
+        ...                     bcc="c@example.net", text="Hi")
+        >>> prepared = prepare(msg)
+        >>> prepared.envelope.recipients
+        ('b@example.net', 'c@example.net')
+        >>> b"c@example.net" in prepared.data
+        False
+
+    Args:
+        message: the message.
+        envelope: the envelope to use as is (flags may be raised to what the
+            data needs: ``smtputf8``, ``body="8BITMIME"``).
+        sender: the envelope sender (``""`` for the null sender), instead of
+            the one in the headers.
+        recipients: the envelope recipients, instead of those in the headers.
+        domain: the right-hand side of a generated Message-ID; by default the
+            ``From`` domain, else the envelope sender's.
+
+    Returns:
+        The :class:`PreparedMessage`.
+
+    Raises:
+        HeaderInjection: a header that would inject or break fields.
+        InvalidAddress: an address fails the strict grammar, or an address
+            header does not parse cleanly (CVE-2023-27043-style input).
+        InvalidArgument: conflicting or missing arguments, or a message that
+            cannot be serialised.
+    """
+    if envelope is not None and (sender is not None or recipients is not None):
+        raise InvalidArgument("pass either envelope= or sender=/recipients=, not both")
+    if isinstance(recipients, (str, bytes)):
+        raise InvalidArgument("recipients must be a sequence of addresses, not a single str")
+    if domain is not None:
+        if not isinstance(domain, str):
+            raise InvalidArgument(f"domain must be str, but got {type(domain).__name__}")
+        domain = _ascii_domain(domain, what="domain")
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        if envelope is None:
+            if sender is None or recipients is None:
+                raise InvalidArgument(
+                    "a message given as bytes needs envelope= or both sender= and recipients="
+                )
+            envelope = Envelope(sender=sender, recipients=tuple(recipients))
+        return _prepare_bytes(bytes(message), envelope, domain)
+    if not isinstance(message, Message):
+        raise InvalidArgument(
+            f"message must be an email.message.Message or bytes, but got {type(message).__name__}"
+        )
+    return _prepare_message(message, envelope, sender, recipients, domain)
+
+
+def _prepare_message(
+    message: Message,
+    envelope: Envelope | None,
+    sender: str | None,
+    recipients: Sequence[str] | None,
+    domain: str | None,
+) -> PreparedMessage:
+    items = list(message.raw_items())
+    present: dict[str, object] = {}
+    utf8 = False
+    for name, value in items:
+        key = name.lower()
+        present.setdefault(key, value)
+        # An address that is not ASCII cannot be an RFC 2047 encoded word:
+        # such a message is written with UTF-8 headers (RFC 6532).
+        if not utf8 and key in _ADDRESS_KEYS and not str(value).isascii():
+            utf8 = any(not a.addr_spec.isascii() for a in _addresses(name, value))
+    if envelope is None:
+        derived_sender, derived_recipients = derive_envelope_addresses(
+            items, want_sender=sender is None, want_recipients=recipients is None
+        )
+        sender = derived_sender if sender is None else sender
+        recipients = derived_recipients if recipients is None else recipients
+        assert sender is not None
+        assert recipients is not None
+        envelope = Envelope(sender=sender, recipients=tuple(recipients))
+    extra: list[bytes] = []
+    if "date" not in present:
+        extra.append(f"Date: {format_date()}\r\n".encode("ascii"))
+    if "message-id" in present:
+        message_id = str(parse_header_value("Message-ID", present["message-id"])).strip()
+    else:
+        message_id = make_message_id(domain or _default_domain(present.get("from"), envelope))
+        extra.append(f"Message-ID: {message_id}\r\n".encode("ascii"))
+    data, headers_ascii = flatten(message, utf8=utf8, skip=_BCC, extra=extra)
+    return _finish(data, envelope, message_id, headers_ascii)
+
+
+_ADDRESS_KEYS = frozenset({"from", "sender", "reply-to", "to", "cc", "bcc"}) | {
+    "resent-from",
+    "resent-sender",
+    "resent-to",
+    "resent-cc",
+    "resent-bcc",
+}
+
+
+def _addresses(name: str, value: object) -> tuple[Address, ...]:
+    header = parse_header_value(name, value)
+    return tuple(getattr(header, "addresses", ()))
+
+
+def _default_domain(from_value: object, envelope: Envelope) -> str:
+    if from_value is not None:
+        for address in _addresses("From", from_value):
+            if address.domain:
+                return _ascii_domain(address.domain, what="the From domain")
+    if envelope.sender:
+        return _ascii_domain(mailbox(envelope.sender).domain, what="the sender domain")
+    raise InvalidArgument(
+        "cannot choose a Message-ID domain: the message has no From domain and the "
+        "sender is null; pass domain= or set Message-ID"
+    )
+
+
+def _prepare_bytes(data: bytes, envelope: Envelope, domain: str | None) -> PreparedMessage:
+    if envelope.body == "BINARYMIME":
+        # The body is binary and sent in BDAT chunks as is; only the header
+        # section must be CRLF text.
+        end = data.find(b"\r\n\r\n")
+        head_end = len(data) if end < 0 else end + 2
+        if normalize_line_endings(data[:head_end]) != data[:head_end]:
+            raise InvalidArgument(
+                "the header section of a BINARYMIME message must use CRLF line endings"
+            )
+    else:
+        data = normalize_line_endings(data)
+    if data.startswith(b"\r\n"):
+        head, body = b"", data[2:]
+    else:
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            head = data if data.endswith(b"\r\n") or not data else data + b"\r\n"
+            body = b""
+        else:
+            head, body = data[: end + 2], data[end + 4 :]
+    fields = _split_fields(head)
+    kept = [f for f in fields if f[0] not in _BCC]
+    names = {f[0] for f in fields}
+    extra: list[bytes] = []
+    if "date" not in names:
+        extra.append(f"Date: {format_date()}\r\n".encode("ascii"))
+    message_id = ""
+    for key, raw in fields:
+        if key == "message-id":
+            value = raw.split(b":", 1)[1]
+            message_id = " ".join(value.decode("utf-8", "replace").split())
+            break
+    else:
+        if domain is None:
+            if not envelope.sender:
+                raise InvalidArgument(
+                    "cannot choose a Message-ID domain for a null-sender message; "
+                    "pass domain= or include a Message-ID field"
+                )
+            domain = _ascii_domain(mailbox(envelope.sender).domain, what="the sender domain")
+        message_id = make_message_id(domain)
+        extra.append(f"Message-ID: {message_id}\r\n".encode("ascii"))
+    if len(kept) != len(fields) or extra:
+        data = b"".join([*(raw for _, raw in kept), *extra, b"\r\n", body])
+    return _finish(data, envelope, message_id, head.isascii())
+
+
+def _split_fields(head: bytes) -> list[tuple[str, bytes]]:
+    """The header section's fields as ``(lower-case name, raw bytes with CRLFs)``."""
+    if b"\x00" in head:
+        raise HeaderInjection("the header section contains NUL")
+    fields: list[tuple[str, bytes]] = []
+    lines = head.split(b"\r\n")
+    lines.pop()  # the section ends with CRLF: the last element is empty
+    for number, line in enumerate(lines, 1):
+        if line[:1] in (b" ", b"\t"):
+            if not fields or not line.strip(b" \t"):
+                raise HeaderInjection(
+                    f"line {number} of the header section is a continuation with nothing to "
+                    "continue, or only whitespace"
+                )
+            key, raw = fields[-1]
+            fields[-1] = (key, raw + line + b"\r\n")
+            continue
+        colon = line.find(b":")
+        if colon <= 0 or _FIELD_NAME.fullmatch(line, 0, colon) is None:
+            raise HeaderInjection(
+                f"line {number} of the header section is neither a 'Name: value' field "
+                "nor a continuation (RFC 5322 section 2.2)"
+            )
+        fields.append((line[:colon].decode("ascii").lower(), line + b"\r\n"))
+    return fields

@@ -1,0 +1,194 @@
+"""Pure pool bookkeeping, shared by the sync and async pools: no I/O, no locks, no clock.
+
+Strategy: :class:`PoolBook` only answers questions and moves connections
+between lists; every method that decides to close connections *returns* them,
+and the caller closes them after releasing its lock (httpcore's pattern).
+Idle connections are reused last-in first-out, so the warmest one serves and
+the coldest ones age out. Time comes in as an argument.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from .config import PoolLimits
+
+__all__ = ["PoolBook", "Pooled", "RateLimiter", "RelaySet", "wait_time"]
+
+
+class Pooled(Protocol):
+    """What the pool asks of a connection."""
+
+    @property
+    def is_usable(self) -> bool:
+        """Open, healthy and between transactions."""
+
+    @property
+    def messages_sent(self) -> int:
+        """How many messages went through this connection."""
+
+
+C = TypeVar("C", bound=Pooled)
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class PoolBook(Generic[C]):
+    """Which connections are idle, in use or being opened, and which to close."""
+
+    limits: PoolLimits
+    idle: list[tuple[C, float]] = field(default_factory=list)
+    in_use: int = 0
+    opening: int = 0
+    closed: bool = False
+    not_before: float = 0.0
+    """No new connection is opened before this time (a 421 or rate deferral)."""
+
+    @property
+    def total(self) -> int:
+        """Connections open or being opened."""
+        return len(self.idle) + self.in_use + self.opening
+
+    def take(self, now: float) -> tuple[C | None, bool, list[C]]:
+        """Take the most recently used idle connection, if any.
+
+        Returns:
+            ``(connection, needs_check, to_close)``: the connection (None if
+            none is idle), whether it was idle long enough to deserve a NOOP,
+            and the expired connections the caller must close.
+        """
+        to_close = self.expire(now)
+        while self.idle:
+            conn, since = self.idle.pop()
+            if not conn.is_usable:
+                to_close.append(conn)
+                continue
+            self.in_use += 1
+            return conn, now - since > self.limits.check_after_idle, to_close
+        return None, False, to_close
+
+    def may_open(self, now: float) -> bool:
+        """Whether a new connection may be opened now."""
+        return (
+            not self.closed
+            and self.total < self.limits.max_connections
+            and now >= self.not_before
+        )
+
+    def start_opening(self) -> None:
+        """Count a connection being opened against the limit."""
+        self.opening += 1
+
+    def opened(self, ok: bool) -> None:
+        """A connection finished opening (``ok``) or failed to."""
+        self.opening -= 1
+        if ok:
+            self.in_use += 1
+
+    def give_back(self, conn: C, now: float) -> list[C]:
+        """Return a connection after use; returns what the caller must close."""
+        self.in_use -= 1
+        limit = self.limits.max_messages_per_connection
+        worn_out = limit and conn.messages_sent >= limit
+        if self.closed or not conn.is_usable or worn_out:
+            return [conn]
+        self.idle.append((conn, now))
+        return []
+
+    def discard(self) -> None:
+        """A connection in use was closed by its user (it will not come back)."""
+        self.in_use -= 1
+
+    def expire(self, now: float) -> list[C]:
+        """Remove idle connections older than ``idle_timeout``; returns them."""
+        cutoff = now - self.limits.idle_timeout
+        expired = [conn for conn, since in self.idle if since < cutoff]
+        if expired:
+            self.idle = [(conn, since) for conn, since in self.idle if since >= cutoff]
+        return expired
+
+    def defer(self, now: float, seconds: float) -> None:
+        """Open no new connection for ``seconds`` (the server asked us to slow down)."""
+        self.not_before = max(self.not_before, now + seconds)
+
+    def close(self) -> list[C]:
+        """Close the pool; returns every idle connection (in-use ones close on return)."""
+        self.closed = True
+        idle = [conn for conn, _ in self.idle]
+        self.idle.clear()
+        return idle
+
+    def describe(self) -> str:
+        """Counts for reprs: ``[connections: 2 in use, 1 idle, 0 opening]``."""
+        state = "closed | " if self.closed else ""
+        return (
+            f"[{state}connections: {self.in_use} in use, {len(self.idle)} idle,"
+            f" {self.opening} opening]"
+        )
+
+
+@dataclass(slots=True)
+class RateLimiter:
+    """A token bucket: at most ``rate`` messages per second, with bursts of ``burst``.
+
+    :meth:`reserve` books a slot and says how long to wait for it, so every
+    connection of a pool shares one budget.
+    """
+
+    rate: float
+    burst: float = 1.0
+    _tokens: float = field(default=-1.0)
+    _updated: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0:
+            raise ValueError(f"rate must be positive, got {self.rate!r}")
+        self.burst = max(self.burst, 1.0)
+
+    def reserve(self, now: float) -> float:
+        """Take one slot; return the seconds to wait before using it (0 when free now)."""
+        if self._tokens < 0:
+            self._tokens, self._updated = self.burst, now
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+
+def wait_time(book: PoolBook[C], now: float, deadline: float | None) -> float | None:
+    """How long a caller waiting for a connection should sleep before looking again.
+
+    ``None`` means until woken; ``0`` or less means the deadline has passed.
+    """
+    wait = None if deadline is None else deadline - now
+    if wait is not None and wait <= 0:
+        return wait
+    if book.not_before > now:
+        pause = book.not_before - now
+        wait = pause if wait is None else min(wait, pause)
+    return wait
+
+
+@dataclass(slots=True)
+class RelaySet(Generic[T]):
+    """Several relays used round-robin; one that fails to connect sits out a cool-down."""
+
+    relays: tuple[T, ...]
+    cooldown: float = 30.0
+    _next: int = 0
+    _cooling: dict[int, float] = field(default_factory=dict)
+
+    def order(self, now: float) -> list[T]:
+        """The relays to try for the next message, best first (cooling ones last)."""
+        count = len(self.relays)
+        start = self._next % count
+        self._next += 1
+        rotated = [(start + i) % count for i in range(count)]
+        ready = [i for i in rotated if self._cooling.get(i, 0.0) <= now]
+        cooling = [i for i in rotated if self._cooling.get(i, 0.0) > now]
+        return [self.relays[i] for i in ready + cooling]
+
+    def cool(self, relay: T, now: float) -> None:
+        """Skip ``relay`` for the cool-down period (it failed at connect or greeting)."""
+        self._cooling[self.relays.index(relay)] = now + self.cooldown

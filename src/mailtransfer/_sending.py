@@ -1,0 +1,189 @@
+"""What the sync and async mailers share: turning a send() call into bytes and an envelope.
+
+No I/O here. A :class:`Submission` is made once per ``send()`` (message built,
+headers checked, Date and Message-ID added, Bcc removed); then, for each
+connection it is tried on, :meth:`Submission.for_server` adapts it to what
+that server offers (8BITMIME, SMTPUTF8) and signs the exact bytes that will go
+on the wire, so a DKIM signature always covers what was sent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from email.message import EmailMessage
+from typing import Any
+
+from .errors import (
+    ConnectError,
+    DeliveryUnknown,
+    MailTransferError,
+    PartialDelivery,
+    RateLimited,
+    ReplyError,
+    ServiceUnavailable,
+    Timeout,
+    TooManyConnections,
+    UsageError,
+)
+from .message import Envelope, PreparedMessage, build_message, downgrade, prepare
+from .protocol import Extensions, Stage
+from .results import SendResult
+
+__all__ = [
+    "BUILD_ARGUMENTS",
+    "Submission",
+    "deferral",
+    "finish_result",
+    "is_relay_failure",
+    "note_message_id",
+]
+
+BUILD_ARGUMENTS = frozenset(
+    {"sender", "to", "cc", "bcc", "reply_to", "subject", "text", "html", "attachments", "inline",
+     "headers"}
+)
+"""The keyword arguments of ``send()`` that build a message."""
+
+
+@dataclasses.dataclass(slots=True)
+class Submission:
+    """One message on its way: prepared once, adapted and signed per server capability."""
+
+    prepared: PreparedMessage
+    signers: tuple[Any, ...] = ()
+    _variants: dict[tuple[bool, bool], tuple[bytes, Envelope]] = dataclasses.field(
+        default_factory=dict
+    )
+
+    @classmethod
+    def create(
+        cls,
+        message: EmailMessage | bytes | None,
+        *,
+        envelope: Envelope | None = None,
+        recipients: Sequence[str] | None = None,
+        signers: Iterable[Any] = (),
+        build: Mapping[str, Any],
+    ) -> Submission:
+        """Build (if needed) and prepare the message; raises typed errors before any I/O.
+
+        Raises:
+            UsageError: a message and build arguments together, or neither.
+            HeaderInjection, InvalidAddress: from building and preparing.
+        """
+        build = {k: v for k, v in build.items() if v is not None and v != () and v != []}
+        if message is None:
+            if "sender" not in build:
+                raise UsageError("send() needs a message, or at least sender= and to=/cc=/bcc=")
+            message = build_message(**build)
+            prepared = prepare(message, envelope=envelope, recipients=recipients)
+        elif build.keys() - {"sender"}:
+            raise UsageError(
+                "pass either a message or the keyword arguments that build one, not both"
+                f" (got {', '.join(sorted(build))})"
+            )
+        else:
+            prepared = prepare(
+                message, envelope=envelope, sender=build.get("sender"), recipients=recipients
+            )
+        return cls(prepared, tuple(signers))
+
+    @property
+    def message_id(self) -> str | None:
+        """The Message-ID of the message."""
+        return self.prepared.message_id
+
+    def for_server(self, extensions: Extensions) -> tuple[bytes, Envelope]:
+        """The bytes to send and the envelope, adapted to the server and signed.
+
+        Raises:
+            SMTPUTF8Required: the message needs SMTPUTF8 and cannot be re-encoded.
+        """
+        key = (extensions.eightbitmime, extensions.smtputf8)
+        cached = self._variants.get(key)
+        if cached is not None:
+            return cached
+        prepared = self.prepared
+        if (prepared.needs_8bit and not extensions.eightbitmime) or (
+            prepared.needs_smtputf8 and not extensions.smtputf8
+        ):
+            prepared = downgrade(
+                prepared, eightbitmime=extensions.eightbitmime, smtputf8=extensions.smtputf8
+            )
+        data = prepared.data
+        if self.signers:
+            from .dkim import sign_chain
+
+            data = sign_chain(data, prepared.envelope, self.signers)
+        variant = (data, prepared.envelope)
+        self._variants[key] = variant
+        return variant
+
+    def send_arguments(self, extensions: Extensions) -> dict[str, Any]:
+        """Keyword arguments for ``SyncConnection.send`` / ``AsyncConnection.send``."""
+        data, envelope = self.for_server(extensions)
+        arguments: dict[str, Any] = {
+            "body": data,
+            "sender": envelope.sender,
+            "recipients": envelope.recipients,
+            "smtputf8": envelope.smtputf8,
+            "eight_bit": not data.isascii(),
+        }
+        for name in ("ret", "envid", "notify"):
+            value = getattr(envelope, name)
+            if value is not None:
+                arguments[name] = value
+        if envelope.requiretls:
+            arguments["requiretls"] = True
+        if envelope.body == "BINARYMIME":
+            arguments["body_type"] = "BINARYMIME"
+        return arguments
+
+
+def note_message_id(exc: MailTransferError, submission: Submission) -> None:
+    """Attach the Message-ID to an error about this submission (DeliveryUnknown needs it)."""
+    if isinstance(exc, DeliveryUnknown) and exc.message_id is None:
+        exc.message_id = submission.message_id
+
+
+def finish_result(
+    result: SendResult, submission: Submission, *, host: str, strict: bool
+) -> SendResult:
+    """Add the Message-ID and host to a result; with ``strict``, any refusal raises.
+
+    Raises:
+        PartialDelivery: ``strict`` and some recipients were refused (the others
+            did get the message: the error carries the result).
+    """
+    result = dataclasses.replace(result, message_id=submission.message_id, host=host)
+    if strict and result.refused:
+        raise PartialDelivery(
+            f"{len(result.refused)} recipient(s) refused, {len(result.accepted)} accepted",
+            result=result,
+        )
+    return result
+
+
+_CONNECT_STAGES = frozenset({Stage.CONNECT, Stage.GREETING, Stage.TLS_HANDSHAKE})
+
+DEFERRAL_SECONDS = 5.0
+"""How long a pool opens no new connection after a 421 or a rate deferral."""
+
+
+def is_relay_failure(exc: BaseException) -> bool:
+    """A failure to reach or be greeted by a relay: try the next relay, cool this one down."""
+    if isinstance(exc, (ConnectError, Timeout, ReplyError)):
+        return exc.stage in _CONNECT_STAGES and not isinstance(exc, DeliveryUnknown)
+    return False
+
+
+def deferral(exc: BaseException) -> float | None:
+    """Seconds the whole destination should slow down after ``exc``, or None.
+
+    A 421, a rate limit or a connection limit is about the sender, not the one
+    message: the pool stops opening connections for a while (REPLY-CODES.md).
+    """
+    if isinstance(exc, (ServiceUnavailable, RateLimited, TooManyConnections)):
+        return DEFERRAL_SECONDS
+    return None

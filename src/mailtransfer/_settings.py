@@ -1,0 +1,277 @@
+"""Mailer settings: from a URL (``smtp://user:pass@host:587?pool_size=8``) and keywords."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from .auth import Password
+from .config import PoolLimits, Timeouts
+from .errors import UsageError
+from .retry import RetryPolicy
+from .tls import ImplicitTLS, NoTLS, Opportunistic, StartTLS, TLSPolicy, create_ssl_context
+
+__all__ = ["Endpoint", "MailerConfig", "URLSettings", "parse_url"]
+
+_DEFAULT_PORTS = {"smtp": 587, "smtps": 465, "lmtp": 24}
+_TLS_NAMES: dict[str, type[TLSPolicy]] = {
+    "none": NoTLS,
+    "opportunistic": Opportunistic,
+    "starttls": StartTLS,
+    "implicit": ImplicitTLS,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Endpoint:
+    """One server to send through, with everything that identifies a pooled session.
+
+    Two endpoints are equal only if host, port, TLS policy, credentials and
+    protocol all match, so one user's authenticated session is never reused
+    for another.
+    """
+
+    host: str
+    port: int
+    tls: TLSPolicy | None = None
+    credentials: object | None = field(default=None, repr=False)
+    lmtp: bool = False
+    allow_insecure_auth: bool = False
+    mechanisms: tuple[str, ...] | None = None
+
+    def __str__(self) -> str:
+        return f"{'lmtp' if self.lmtp else 'smtp'}://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class URLSettings:
+    """What a URL configures: the endpoint and, optionally, pool limits and timeouts."""
+
+    endpoint: Endpoint
+    limits: dict[str, Any]
+    timeouts: dict[str, Any]
+    local_hostname: str | None = None
+
+
+def parse_url(url: str) -> URLSettings:
+    """Parse a mailer URL.
+
+    Schemes: ``smtp://`` (STARTTLS required, port 587 by default), ``smtps://``
+    (implicit TLS, port 465), ``lmtp://`` (LMTP, port 24, no TLS unless asked).
+    Query options: ``tls`` (none, opportunistic, starttls, implicit), ``cafile``,
+    ``pool_size``, ``max_messages``, ``idle_timeout``, ``timeout`` (every
+    phase), ``connect_timeout``, ``command_timeout``, ``data_timeout``,
+    ``local_hostname``, ``mechanisms`` (comma-separated), ``allow_insecure_auth``.
+
+    Example:
+        >>> parse_url("smtp://alice:s%40cret@mail.example.org?pool_size=4").endpoint.port
+        587
+
+    Raises:
+        UsageError: an unknown scheme or option, or a bad value (the message names it;
+            it never repeats the password).
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise UsageError(
+            f"unknown mailer URL scheme {scheme!r}: use smtp://, smtps:// or lmtp://"
+        )
+    if not parts.hostname:
+        raise UsageError("the mailer URL has no host name")
+    try:
+        port = parts.port or _DEFAULT_PORTS[scheme]
+    except ValueError:
+        raise UsageError("the mailer URL has an invalid port") from None
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    credentials = None
+    if parts.username:
+        credentials = Password(unquote(parts.username), unquote(parts.password or ""))
+    tls = _tls_from(scheme, options)
+    limits: dict[str, Any] = {}
+    timeouts: dict[str, Any] = {}
+    mechanisms = None
+    allow_insecure = False
+    local_hostname = None
+    for key, value in options.items():
+        if key in ("tls", "cafile"):
+            continue
+        if key == "pool_size":
+            limits["max_connections"] = _number(key, value, int)
+        elif key == "max_messages":
+            limits["max_messages_per_connection"] = _number(key, value, int)
+        elif key == "idle_timeout":
+            limits["idle_timeout"] = _number(key, value, float)
+        elif key == "timeout":
+            seconds = _number(key, value, float)
+            timeouts.update(connect=seconds, greeting=seconds, command=seconds, data=seconds)
+        elif key in ("connect_timeout", "greeting_timeout", "command_timeout", "data_timeout"):
+            timeouts[key.removesuffix("_timeout")] = _number(key, value, float)
+        elif key == "local_hostname":
+            local_hostname = value
+        elif key == "mechanisms":
+            mechanisms = tuple(m.strip().upper() for m in value.split(",") if m.strip())
+        elif key == "allow_insecure_auth":
+            allow_insecure = value.lower() in ("1", "true", "yes", "on")
+        else:
+            raise UsageError(f"unknown mailer URL option {key!r}")
+    PoolLimits(**limits)  # validate early, with the option's own message
+    Timeouts(**timeouts)
+    endpoint = Endpoint(
+        host=parts.hostname,
+        port=port,
+        tls=tls,
+        credentials=credentials,
+        lmtp=scheme == "lmtp",
+        allow_insecure_auth=allow_insecure,
+        mechanisms=mechanisms,
+    )
+    return URLSettings(
+        endpoint=endpoint, limits=limits, timeouts=timeouts, local_hostname=local_hostname
+    )
+
+
+def _tls_from(scheme: str, options: dict[str, str]) -> TLSPolicy:
+    name = options.get("tls")
+    if name is None:
+        name = {"smtp": "starttls", "smtps": "implicit", "lmtp": "none"}[scheme]
+    policy_type = _TLS_NAMES.get(name.lower())
+    if policy_type is None:
+        raise UsageError(f"tls must be one of {', '.join(_TLS_NAMES)}, got {name!r}")
+    cafile = options.get("cafile")
+    context = create_ssl_context(cafile=cafile) if cafile else None
+    return policy_type(context=context)
+
+
+def _number(key: str, value: str, kind: type[int] | type[float]) -> Any:
+    try:
+        number = kind(value)
+    except ValueError:
+        raise UsageError(f"the mailer URL option {key} must be a number, got {value!r}") from None
+    if number < 0:
+        raise UsageError(f"the mailer URL option {key} must not be negative")
+    return number
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MailerConfig:
+    """Everything a mailer needs, resolved once from a URL and keyword arguments."""
+
+    endpoints: tuple[Endpoint, ...]
+    timeouts: Timeouts
+    limits: PoolLimits
+    retry: RetryPolicy
+    signers: tuple[Any, ...] = ()
+    strict: bool = False
+    local_hostname: str | None = None
+    rate_limit: float | None = None
+    use_bdat: bool = False
+    source_address: tuple[str, int] | None = None
+    cooldown: float = 30.0
+
+    @classmethod
+    def resolve(
+        cls,
+        url: str | Sequence[str] | None = None,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        tls: TLSPolicy | None = None,
+        credentials: object | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        lmtp: bool = False,
+        allow_insecure_auth: bool = False,
+        mechanisms: Sequence[str] | None = None,
+        local_hostname: str | None = None,
+        timeouts: Timeouts | None = None,
+        limits: PoolLimits | None = None,
+        retry: RetryPolicy | None = None,
+        signers: Sequence[Any] = (),
+        strict: bool = False,
+        rate_limit: float | None = None,
+        use_bdat: bool = False,
+        source_address: tuple[str, int] | None = None,
+        cooldown: float = 30.0,
+    ) -> MailerConfig:
+        """Combine a URL (or a list of relay URLs) with keyword arguments; keywords win.
+
+        Raises:
+            UsageError: neither a URL nor a host, both, or conflicting credentials.
+        """
+        if url is not None and host is not None:
+            raise UsageError("give either a URL or host=, not both")
+        if credentials is not None and username is not None:
+            raise UsageError("give either credentials= or username=/password=, not both")
+        if username is not None:
+            credentials = Password(username, password or "")
+        limit_args: dict[str, Any] = {}
+        timeout_args: dict[str, Any] = {}
+        endpoints: list[Endpoint] = []
+        if url is not None:
+            for item in [url] if isinstance(url, str) else list(url):
+                settings = parse_url(item)
+                endpoint = settings.endpoint
+                changes: dict[str, Any] = {}
+                if tls is not None:
+                    changes["tls"] = tls
+                if credentials is not None:
+                    changes["credentials"] = credentials
+                if mechanisms is not None:
+                    changes["mechanisms"] = tuple(mechanisms)
+                if allow_insecure_auth:
+                    changes["allow_insecure_auth"] = True
+                endpoints.append(dataclasses.replace(endpoint, **changes))
+                limit_args.update(settings.limits)
+                timeout_args.update(settings.timeouts)
+                local_hostname = local_hostname or settings.local_hostname
+            if not endpoints:
+                raise UsageError("the list of relay URLs is empty")
+        elif host is not None:
+            endpoints.append(
+                Endpoint(
+                    host=host,
+                    port=port if port is not None else (24 if lmtp else 587),
+                    tls=tls,
+                    credentials=credentials,
+                    lmtp=lmtp,
+                    allow_insecure_auth=allow_insecure_auth,
+                    mechanisms=tuple(mechanisms) if mechanisms else None,
+                )
+            )
+        else:
+            raise UsageError(
+                "a mailer needs a URL (e.g. 'smtp://user:pass@host:587') or host=;"
+                " Mailer.from_env() reads MAILTRANSFER_URL"
+            )
+        return cls(
+            endpoints=tuple(endpoints),
+            timeouts=timeouts or Timeouts(**timeout_args),
+            limits=limits or PoolLimits(**limit_args),
+            retry=retry or RetryPolicy(),
+            signers=tuple(signers),
+            strict=strict,
+            local_hostname=local_hostname,
+            rate_limit=rate_limit,
+            use_bdat=use_bdat,
+            source_address=source_address,
+            cooldown=cooldown,
+        )
+
+    def connection_arguments(self, endpoint: Endpoint) -> dict[str, Any]:
+        """Keyword arguments for ``SyncConnection`` / ``AsyncConnection`` to ``endpoint``."""
+        return {
+            "host": endpoint.host,
+            "port": endpoint.port,
+            "tls": endpoint.tls,
+            "credentials": endpoint.credentials,
+            "mechanisms": endpoint.mechanisms,
+            "allow_insecure_auth": endpoint.allow_insecure_auth,
+            "local_hostname": self.local_hostname,
+            "timeouts": self.timeouts,
+            "source_address": self.source_address,
+            "lmtp": endpoint.lmtp,
+        }

@@ -1,0 +1,253 @@
+"""``Mailer``: the thread-safe, pooled, retrying ``send()`` most applications use."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from email.message import EmailMessage
+from types import TracebackType
+from typing import Any, Union
+
+from .._pooling import RelaySet
+from .._sending import Submission, deferral, finish_result, is_relay_failure, note_message_id
+from .._settings import Endpoint, MailerConfig
+from ..errors import MailTransferError, UsageError
+from ..message import Envelope
+from ..results import SendResult, ServerInfo
+from .connection import SyncConnection
+from .pool import ConnectionPool
+
+__all__ = ["Mailer", "Outgoing"]
+
+Outgoing = Union[EmailMessage, Mapping[str, Any]]
+"""An item for ``send_many``: a message, or a mapping of ``send()`` keyword arguments."""
+Progress = Callable[[int, int], None]
+
+
+class Mailer:
+    """Send mail through one relay (or several, with failover), over a connection pool.
+
+    Thread-safe: share one Mailer across threads. Close it (or use ``with``)
+    to QUIT every pooled connection.
+
+    Example:
+        >>> with Mailer("smtp://user:secret@mail.example.org:587") as mailer:  # doctest: +SKIP
+        ...     result = mailer.send(sender="me@example.org", to=["you@example.org"],
+        ...                          subject="Hello", text="Hi there!")
+        ...     print(result.message_id, result.queue_id)
+
+    Args:
+        url: ``smtp://user:pass@host:587`` (STARTTLS), ``smtps://...:465``
+            (implicit TLS) or ``lmtp://...``, with query options (see
+            :func:`mailtransfer.parse_url`); or a list of such URLs for failover
+            and round-robin across relays.
+        host, port, tls, credentials, username, password, lmtp, mechanisms,
+            allow_insecure_auth: the server, when not given as a URL.
+        timeouts: :class:`~mailtransfer.Timeouts` for every connection.
+        limits: :class:`~mailtransfer.PoolLimits` for each relay's pool.
+        retry: :class:`~mailtransfer.RetryPolicy` for transient failures.
+        signers: DKIM (or other) signers applied to every message.
+        strict: raise :class:`~mailtransfer.errors.PartialDelivery` when any recipient is refused.
+        rate_limit: at most this many messages per second per relay.
+        use_bdat: send bodies with BDAT when the server offers CHUNKING.
+        source_address: bind outgoing connections to this ``(host, port)``.
+        cooldown: seconds a relay that failed to connect is skipped.
+    """
+
+    def __init__(self, url: str | Sequence[str] | None = None, **options: Any) -> None:
+        self.config = MailerConfig.resolve(url, **options)
+        self._relays = RelaySet(self.config.endpoints, self.config.cooldown)
+        self._pools = {
+            endpoint: ConnectionPool(
+                self._factory(endpoint), self.config.limits, rate_limit=self.config.rate_limit
+            )
+            for endpoint in self.config.endpoints
+        }
+        self._closed = False
+
+    @classmethod
+    def from_env(cls, variable: str = "MAILTRANSFER_URL", **options: Any) -> Mailer:
+        """A mailer configured by the URL in the environment variable ``variable``.
+
+        Raises:
+            UsageError: the variable is not set.
+        """
+        url = os.environ.get(variable)
+        if not url:
+            raise UsageError(f"set {variable} to a mailer URL, e.g. smtp://user:pass@host:587")
+        return cls(url, **options)
+
+    def _factory(self, endpoint: Endpoint) -> Callable[[], SyncConnection]:
+        arguments = self.config.connection_arguments(endpoint)
+        return lambda: SyncConnection(**arguments)
+
+    # -- sending --------------------------------------------------------------------------
+
+    def send(
+        self,
+        message: EmailMessage | bytes | None = None,
+        /,
+        *,
+        envelope: Envelope | None = None,
+        recipients: Sequence[str] | None = None,
+        strict: bool | None = None,
+        **build: Any,
+    ) -> SendResult:
+        """Send one message and return what the server did with it.
+
+        Give an ``EmailMessage``; or bytes with ``envelope=`` (or ``sender=``
+        and ``recipients=``); or the keyword arguments that build a message:
+        ``sender``, ``to``, ``cc``, ``bcc``, ``reply_to``, ``subject``, ``text``,
+        ``html``, ``attachments``, ``inline``, ``headers``.
+
+        Returns:
+            The result: Message-ID, accepted and refused recipients, the final
+            reply and the queue id.
+
+        Raises:
+            UsageError: bad input (header injection, invalid address...), before any I/O.
+            RecipientsRefused: every recipient was refused.
+            PartialDelivery: with ``strict``, some recipient was refused.
+            DeliveryUnknown: the connection failed after the message was sent;
+                never retried (it may have been delivered).
+            ReplyError, ConnectError, Timeout, TLSError: after retries ran out.
+        """
+        submission = Submission.create(
+            message, envelope=envelope, recipients=recipients, signers=self.config.signers,
+            build=build,
+        )
+        strict = self.config.strict if strict is None else strict
+        try:
+            for attempt in self.config.retry.retrying():
+                with attempt:
+                    return self._attempt(submission, strict)
+        except MailTransferError as exc:
+            note_message_id(exc, submission)
+            raise
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    def _attempt(self, submission: Submission, strict: bool) -> SendResult:
+        if self._closed:
+            raise UsageError("the mailer is closed")
+        relays = self._relays.order(time.monotonic())
+        for index, endpoint in enumerate(relays):
+            pool = self._pools[endpoint]
+            try:
+                with pool.connection() as conn:
+                    arguments = submission.send_arguments(conn.extensions)
+                    result = conn.send(use_bdat=self.config.use_bdat, **arguments)
+                return finish_result(result, submission, host=str(endpoint), strict=strict)
+            except MailTransferError as exc:
+                pause = deferral(exc)
+                if pause is not None:
+                    pool.defer(pause)
+                if is_relay_failure(exc) and index + 1 < len(relays):
+                    self._relays.cool(endpoint, time.monotonic())
+                    continue
+                raise
+        raise AssertionError("unreachable: the last relay's error is raised")  # pragma: no cover
+
+    def send_many(
+        self,
+        messages: Iterable[Outgoing],
+        *,
+        concurrency: int | None = None,
+        progress: Progress | None = None,
+    ) -> list[SendResult | MailTransferError]:
+        """Send many messages concurrently over the pool; results come back in input order.
+
+        Nothing is lost: each item's entry is its :class:`SendResult`, or the
+        typed error that stopped it (never raised, so one bad message cannot
+        hide the others).
+
+        Args:
+            messages: ``EmailMessage`` objects, or mappings of ``send()`` keyword
+                arguments (``{"sender": ..., "to": ..., "subject": ...}``, or
+                ``{"message": b"...", "envelope": ...}``).
+            concurrency: how many at once (default: the pool's ``max_connections``).
+            progress: called as ``progress(done, total)`` after each message.
+        """
+        items = list(messages)
+        results: list[SendResult | MailTransferError | None] = [None] * len(items)
+        for index, outcome in self.send_iter(items, concurrency=concurrency, progress=progress):
+            results[index] = outcome
+        return results  # type: ignore[return-value]
+
+    def send_iter(
+        self,
+        messages: Iterable[Outgoing],
+        *,
+        concurrency: int | None = None,
+        progress: Progress | None = None,
+    ) -> Iterator[tuple[int, SendResult | MailTransferError]]:
+        """Like :meth:`send_many`, but yield ``(index, result or error)`` as each completes."""
+        items = list(messages)
+        workers = concurrency or self.config.limits.max_connections
+        done = 0
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mailtransfer") as pool:
+            pending: dict[Future[SendResult], int] = {
+                pool.submit(self._send_item, item): index for index, item in enumerate(items)
+            }
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    index = pending.pop(future)
+                    try:
+                        outcome: SendResult | MailTransferError = future.result()
+                    except MailTransferError as exc:
+                        outcome = exc
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(items))
+                    yield index, outcome
+
+    def _send_item(self, item: Outgoing) -> SendResult:
+        if isinstance(item, EmailMessage):
+            return self.send(item)
+        arguments = dict(item)
+        message = arguments.pop("message", None)
+        return self.send(message, **arguments)
+
+    def verify(self) -> ServerInfo:
+        """Connect, negotiate TLS and log in, and report what the server offers; sends no mail.
+
+        Raises:
+            ConnectError, Timeout, TLSError, ReplyError: what went wrong, typed.
+        """
+        endpoint = self._relays.order(time.monotonic())[0]
+        conn = self._factory(endpoint)()
+        try:
+            extensions = conn.open()
+            return ServerInfo(
+                host=str(endpoint),
+                extensions=extensions,
+                tls_version=conn.tls_info.version if conn.tls_info else None,
+                authenticated=endpoint.credentials is not None,
+            )
+        finally:
+            conn.quit()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """QUIT and close every pooled connection. The mailer cannot send afterwards."""
+        self._closed = True
+        for pool in self._pools.values():
+            pool.close()
+
+    def __enter__(self) -> Mailer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        pools = ", ".join(f"{endpoint}: {pool!r}" for endpoint, pool in self._pools.items())
+        return f"<Mailer [{'closed' if self._closed else 'open'} | {pools}]>"

@@ -1,0 +1,164 @@
+"""``ConnectionPool``: thread-safe reuse of ``SyncConnection`` sessions to one endpoint."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from .._pooling import PoolBook, RateLimiter, wait_time
+from ..config import PoolLimits
+from ..errors import MailTransferError, PoolTimeout, UsageError
+from .connection import SyncConnection
+
+__all__ = ["ConnectionPool"]
+
+
+class ConnectionPool:
+    """Open sessions to one server, handed out one thread at a time.
+
+    A connection is never shared by two transactions at once; after use it
+    goes back to the pool only if it is healthy and between transactions,
+    so a connection that saw a 421, a timeout or a protocol error is never reused.
+
+    Args:
+        factory: makes a new, unopened connection.
+        limits: how many connections, for how long (:class:`~mailtransfer.config.PoolLimits`).
+        rate_limit: at most this many messages per second through the whole pool.
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[], SyncConnection],
+        limits: PoolLimits | None = None,
+        *,
+        rate_limit: float | None = None,
+    ) -> None:
+        self._factory = factory
+        self.limits = limits or PoolLimits()
+        self._book: PoolBook[SyncConnection] = PoolBook(self.limits)
+        self._cond = threading.Condition()
+        self._rate = RateLimiter(rate_limit, burst=1.0) if rate_limit else None
+        self.max_seen = 0
+        """The most connections that were open at once (for tests and monitoring)."""
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[SyncConnection]:
+        """Lease an open connection for one transaction; it returns to the pool afterwards.
+
+        Raises:
+            PoolTimeout: no connection became free within ``limits.acquire_timeout``.
+            UsageError: the pool is closed.
+            ConnectError, Timeout, TLSError, ReplyError: opening a new connection failed.
+        """
+        conn = self._acquire()
+        try:
+            yield conn
+        finally:
+            self._release(conn)
+
+    def _acquire(self) -> SyncConnection:
+        deadline = None
+        if self.limits.acquire_timeout is not None:
+            deadline = time.monotonic() + self.limits.acquire_timeout
+        while True:
+            with self._cond:
+                conn, needs_check, to_close, reserved = self._wait_for_slot(deadline)
+            _close_all(to_close)
+            if conn is None:
+                if reserved:
+                    return self._open_new()
+                continue
+            if needs_check and not _healthy(conn):
+                with self._cond:
+                    self._book.discard()
+                    self._cond.notify()
+                conn.close()
+                continue
+            self._pace()
+            return conn
+
+    def _wait_for_slot(
+        self, deadline: float | None
+    ) -> tuple[SyncConnection | None, bool, list[SyncConnection], bool]:
+        """Under the lock: ``(idle connection, needs_check, to_close, reserved a new slot)``."""
+        book = self._book
+        while True:
+            if book.closed:
+                raise UsageError("the connection pool is closed")
+            now = time.monotonic()
+            conn, needs_check, to_close = book.take(now)
+            if conn is not None:
+                return conn, needs_check, to_close, False
+            if book.may_open(now):
+                book.start_opening()
+                self.max_seen = max(self.max_seen, book.total)
+                return None, False, to_close, True
+            if to_close:
+                return None, False, to_close, False
+            wait = wait_time(book, now, deadline)
+            if wait is not None and wait <= 0:
+                raise PoolTimeout(
+                    f"no connection became free within {self.limits.acquire_timeout}s"
+                    f" {book.describe()}"
+                )
+            self._cond.wait(wait)
+
+    def _open_new(self) -> SyncConnection:
+        conn = self._factory()
+        try:
+            conn.open()
+        except BaseException:
+            with self._cond:
+                self._book.opened(ok=False)
+                self._cond.notify()
+            conn.close()
+            raise
+        with self._cond:
+            self._book.opened(ok=True)
+        self._pace()
+        return conn
+
+    def _pace(self) -> None:
+        if self._rate is None:
+            return
+        with self._cond:
+            wait = self._rate.reserve(time.monotonic())
+        if wait > 0:
+            time.sleep(wait)
+
+    def _release(self, conn: SyncConnection) -> None:
+        with self._cond:
+            to_close = self._book.give_back(conn, time.monotonic())
+            self._cond.notify()
+        for stale in to_close:
+            stale.quit()
+
+    def defer(self, seconds: float) -> None:
+        """Open no new connection for ``seconds``: the server asked us to slow down (421, 4.7.x)."""
+        with self._cond:
+            self._book.defer(time.monotonic(), seconds)
+
+    def close(self) -> None:
+        """Close every idle connection with QUIT; connections in use close when returned."""
+        with self._cond:
+            idle = self._book.close()
+            self._cond.notify_all()
+        for conn in idle:
+            conn.quit()
+
+    def __repr__(self) -> str:
+        return f"<ConnectionPool {self._book.describe()}>"
+
+
+def _healthy(conn: SyncConnection) -> bool:
+    try:
+        return conn.noop().is_success and conn.is_usable
+    except MailTransferError:
+        return False
+
+
+def _close_all(conns: list[SyncConnection]) -> None:
+    for conn in conns:
+        conn.quit()
