@@ -71,9 +71,7 @@ class PoolBook(Generic[C]):
     def may_open(self, now: float) -> bool:
         """Whether a new connection may be opened now."""
         return (
-            not self.closed
-            and self.total < self.limits.max_connections
-            and now >= self.not_before
+            not self.closed and self.total < self.limits.max_connections and now >= self.not_before
         )
 
     def start_opening(self) -> None:

@@ -40,8 +40,19 @@ __all__ = [
 ]
 
 BUILD_ARGUMENTS = frozenset(
-    {"sender", "to", "cc", "bcc", "reply_to", "subject", "text", "html", "attachments", "inline",
-     "headers"}
+    {
+        "sender",
+        "to",
+        "cc",
+        "bcc",
+        "reply_to",
+        "subject",
+        "text",
+        "html",
+        "attachments",
+        "inline",
+        "headers",
+    }
 )
 """The keyword arguments of ``send()`` that build a message."""
 
@@ -72,7 +83,7 @@ class Submission:
             UsageError: a message and build arguments together, or neither.
             HeaderInjection, InvalidAddress: from building and preparing.
         """
-        build = {k: v for k, v in build.items() if v is not None and v != () and v != []}
+        build = {k: v for k, v in build.items() if v is not None and v not in ((), [])}
         if message is None:
             if "sender" not in build:
                 raise UsageError("send() needs a message, or at least sender= and to=/cc=/bcc=")
@@ -113,7 +124,7 @@ class Submission:
             )
         data = prepared.data
         if self.signers:
-            from .dkim import sign_chain
+            from .dkim import sign_chain  # noqa: PLC0415  (dkimpy loads only when signing)
 
             data = sign_chain(data, prepared.envelope, self.signers)
         variant = (data, prepared.envelope)

@@ -77,9 +77,7 @@ def parse_url(url: str) -> URLSettings:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
-        raise UsageError(
-            f"unknown mailer URL scheme {scheme!r}: use smtp://, smtps:// or lmtp://"
-        )
+        raise UsageError(f"unknown mailer URL scheme {scheme!r}: use smtp://, smtps:// or lmtp://")
     if not parts.hostname:
         raise UsageError("the mailer URL has no host name")
     try:

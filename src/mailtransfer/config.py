@@ -43,7 +43,9 @@ class Timeouts:
         for name in ("connect", "greeting", "command", "data"):
             value = getattr(self, name)
             if value is not None and not value > 0:
-                raise ValueError(f"Timeouts.{name} must be a positive number or None, got {value!r}")
+                raise ValueError(
+                    f"Timeouts.{name} must be a positive number or None, got {value!r}"
+                )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

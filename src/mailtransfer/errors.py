@@ -26,7 +26,8 @@ MailTransferError
 │   ├── ConnectTimeout
 │   ├── GreetingTimeout
 │   ├── ReadTimeout
-│   └── WriteTimeout
+│   ├── WriteTimeout
+│   └── PoolTimeout
 ├── TLSError
 │   ├── TLSRequired
 │   ├── CertificateVerifyFailed
@@ -69,8 +70,8 @@ MailTransferError
 │           ├── DMARCRejected
 │           └── ReverseDNSRejected
 ├── DeliveryUnknown
-└── RecipientsRefused
-```
+├── RecipientsRefused
+└── PartialDelivery
 
 Strategy: the classes under ``ReplyError`` are chosen by :func:`classify`,
 which walks :data:`ERROR_TABLE` top to bottom and takes the first

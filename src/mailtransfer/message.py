@@ -24,11 +24,11 @@ reaches the wire.
 
 from __future__ import annotations
 
+from mailtransfer._message._addresses import AddressLike
 from mailtransfer._message._build import POLICY, Attachment, AttachmentLike, build_message
 from mailtransfer._message._downgrade import downgrade
 from mailtransfer._message._envelope import BodyType, Envelope, Notify, Ret
 from mailtransfer._message._prepare import PreparedMessage, prepare
-from mailtransfer._message._addresses import AddressLike
 from mailtransfer.errors import HeaderInjection, SMTPUTF8Required
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""What a delivery attempt returns: accepted and refused recipients, the final reply, the queue id."""
+"""What a delivery attempt returns: accepted and refused recipients, final reply, queue id."""
 
 from __future__ import annotations
 

@@ -555,6 +555,10 @@ def _instance(cls: type[MailTransferError]) -> MailTransferError:
         return cls("lost", message_id="<1@x.example>", command="BDAT 1 LAST", **common)
     if cls is errors.NoSuitableMechanism:
         return cls("none fits", offered=("CRAM-MD5",), usable=("PLAIN",))
+    if cls is errors.PartialDelivery:
+        error = cls("1 refused", result=("a stand-in result", 42))
+        error.transcript = common["transcript"]
+        return error
     transient = issubclass(cls, errors.TransientError)
     reply = reply_from("451 4.7.1 later" if transient else "550 5.7.1 no")
     return cls("boom", reply=reply, command="RCPT TO:<a@x.example>", **common)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import sys
 from typing import Any
@@ -18,7 +19,9 @@ READ_SIZE = 64 * 1024
 class AsyncStream:
     """A TCP (optionally TLS) asyncio stream with per-phase deadlines."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, where: str) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, where: str
+    ) -> None:
         self.reader = reader
         self.writer = writer
         self.where = where
@@ -124,10 +127,10 @@ class AsyncStream:
         new_transport = await self._loop.start_tls(
             transport, protocol, context, server_hostname=server_hostname
         )
-        protocol._transport = new_transport  # type: ignore[attr-defined]  # noqa: SLF001
+        protocol._transport = new_transport  # type: ignore[attr-defined]
         self.writer = asyncio.StreamWriter(
             new_transport,  # type: ignore[arg-type]
-            protocol,  # type: ignore[arg-type]
+            protocol,
             self.reader,
             self._loop,
         )
@@ -147,7 +150,5 @@ class AsyncStream:
 
     def abort(self) -> None:
         """Drop the connection at once (no close handshake); never raises."""
-        try:
+        with contextlib.suppress(OSError, RuntimeError):
             self.writer.transport.abort()
-        except (OSError, RuntimeError):
-            pass

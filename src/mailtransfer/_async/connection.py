@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 from collections.abc import Sequence
@@ -79,10 +80,8 @@ class AsyncConnection(SessionBase):
     async def quit(self) -> None:
         """Send QUIT and close; errors on the way out are ignored."""
         if self._can_quit():
-            try:
+            with contextlib.suppress(MailTransferError):
                 await self._run(self._command_flow(Quit()))
-            except MailTransferError:
-                pass
         await self.aclose()
 
     async def __aenter__(self) -> AsyncConnection:

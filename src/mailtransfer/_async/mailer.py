@@ -26,7 +26,7 @@ class AsyncMailer:
     """The asyncio twin of :class:`~mailtransfer.Mailer`: same options, ``await`` on each call.
 
     Example:
-        >>> async with AsyncMailer("smtps://user:secret@mail.example.org") as mailer:  # doctest: +SKIP
+        >>> async with AsyncMailer("smtps://user:pw@mail.example.org") as mailer:  # doctest: +SKIP
         ...     result = await mailer.send(sender="me@example.org", to=["you@example.org"],
         ...                                subject="Hello", text="Hi there!")
     """
@@ -71,7 +71,10 @@ class AsyncMailer:
     ) -> SendResult:
         """Send one message; see :meth:`Mailer.send <mailtransfer.Mailer.send>` for the details."""
         submission = Submission.create(
-            message, envelope=envelope, recipients=recipients, signers=self.config.signers,
+            message,
+            envelope=envelope,
+            recipients=recipients,
+            signers=self.config.signers,
             build=build,
         )
         strict = self.config.strict if strict is None else strict

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from ..protocol import Stage
 
@@ -81,7 +81,7 @@ class Call:
 
 
 def tls_info(obj: object) -> TLSInfo | None:
-    """Describe the TLS session of an ``ssl.SSLSocket`` or ``ssl.SSLObject`` (None for plaintext)."""
+    """Describe the TLS session of an ``SSLSocket`` or ``SSLObject`` (None for plaintext)."""
     if not isinstance(obj, (ssl.SSLSocket, ssl.SSLObject)):
         return None
     cipher = obj.cipher()
@@ -98,6 +98,6 @@ def tls_info(obj: object) -> TLSInfo | None:
 READ = Read()
 POLL = Poll()
 
-Instruction = Union[Deadline, Write, Read, Poll, StartTLS, Call]
+Instruction = Deadline | Write | Read | Poll | StartTLS | Call
 Flow = Generator[Instruction, Any, Any]
 """A flow: yields instructions, receives their results, returns its outcome."""

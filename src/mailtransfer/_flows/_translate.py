@@ -25,7 +25,9 @@ from ..protocol import Stage
 __all__ = ["timeout_error", "translate"]
 
 
-def timeout_error(stage: Stage, operation: str, seconds: float | None, where: str) -> MailTransferError:
+def timeout_error(
+    stage: Stage, operation: str, seconds: float | None, where: str
+) -> MailTransferError:
     """The typed error for a deadline that ran out during ``operation`` ("read", "write", ...)."""
     after = f" after {seconds:g}s" if seconds is not None else ""
     if stage is Stage.CONNECT:
@@ -47,7 +49,7 @@ def timeout_error(stage: Stage, operation: str, seconds: float | None, where: st
 
 
 def translate(exc: BaseException, stage: Stage, where: str) -> MailTransferError:
-    """Map an ``OSError`` or ``ssl.SSLError`` raised at ``stage`` to the most specific typed error."""
+    """Map an ``OSError`` or ``ssl.SSLError`` raised at ``stage`` to the most specific error."""
     if isinstance(exc, MailTransferError):
         return exc
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -71,4 +73,6 @@ def translate(exc: BaseException, stage: Stage, where: str) -> MailTransferError
         return timeout_error(stage, "read", None, where)
     if stage is Stage.CONNECT:
         return ConnectError(f"cannot connect to {where}: {exc}", stage=stage)
-    return ServerDisconnected(f"the connection to {where} was lost ({stage.value}): {exc}", stage=stage)
+    return ServerDisconnected(
+        f"the connection to {where} was lost ({stage.value}): {exc}", stage=stage
+    )

@@ -6,7 +6,7 @@ from collections.abc import Generator
 from typing import Any
 
 from ..config import Timeouts
-from ..errors import STARTTLSInjection, StartTLSFailed, TLSRequired, classify
+from ..errors import StartTLSFailed, STARTTLSInjection, TLSRequired, classify
 from ..protocol import Connection, Ehlo, Extensions, Helo, Lhlo, Reply, Stage
 from ..protocol import StartTLS as StartTLSCommand
 from ..tls import TLSMode, TLSPolicy

@@ -43,7 +43,9 @@ class SessionBase:
     ) -> None:
         self.host = host
         self.port = port
-        self.tls = tls if tls is not None else default_policy(port, has_credentials=bool(credentials))
+        self.tls = (
+            tls if tls is not None else default_policy(port, has_credentials=bool(credentials))
+        )
         self.credentials = credentials
         self.mechanisms = tuple(mechanisms) if mechanisms else None
         self.allow_insecure_auth = allow_insecure_auth
@@ -132,7 +134,11 @@ class SessionBase:
             **params,
         )
         return transaction(
-            self.protocol, mail=mail, rcpts=rcpts, body=body, timeouts=self.timeouts,
+            self.protocol,
+            mail=mail,
+            rcpts=rcpts,
+            body=body,
+            timeouts=self.timeouts,
             use_bdat=use_bdat,
         )
 
@@ -152,7 +158,7 @@ class SessionBase:
         """Whether the session survives ``exc``: a refused command does; anything else ends it."""
         if not exc.transcript:
             exc.transcript = self.protocol.transcript()
-        if isinstance(exc, ReplyError) and exc.reply is not None and exc.reply.code == 421:
+        if isinstance(exc, ReplyError) and exc.reply.code == 421:
             return False
         return isinstance(exc, (ReplyError, UsageError)) and self.protocol.state in (
             State.READY,

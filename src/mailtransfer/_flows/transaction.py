@@ -9,7 +9,7 @@ the server's reply, is :class:`~mailtransfer.errors.DeliveryUnknown`.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from typing import IO, Any, Union
+from typing import IO, Any
 
 from ..config import Timeouts
 from ..errors import (
@@ -41,7 +41,7 @@ from ._io import POLL, Deadline, Instruction, Write
 
 __all__ = ["Body", "transaction"]
 
-Body = Union[bytes, bytearray, memoryview, IO[bytes], Iterable[bytes]]
+Body = bytes | bytearray | memoryview | IO[bytes] | Iterable[bytes]
 """A message body: bytes, a binary file object, or an iterable of byte chunks."""
 
 CHUNK_SIZE = 64 * 1024
@@ -99,7 +99,7 @@ def transaction(
     mail_reply = replies[0].reply
     accepted: dict[str, Reply] = {}
     refused: dict[str, ReplyError] = {}
-    for rcpt, response in zip(rcpts, replies[1:]):
+    for rcpt, response in zip(rcpts, replies[1:], strict=False):
         if response.reply.is_success:
             accepted[rcpt.recipient] = response.reply
         else:
@@ -161,9 +161,7 @@ def _result(
     chunk_replies = [r for r in finals if isinstance(r.command, Bdat) and not r.command.last]
     for response in chunk_replies:
         if not response.reply.is_success:
-            raise _with_transcript(
-                classify(response.reply, stage=Stage.BDAT, command="BDAT"), conn
-            )
+            raise _with_transcript(classify(response.reply, stage=Stage.BDAT, command="BDAT"), conn)
     finals = [r for r in finals if not (isinstance(r.command, Bdat) and not r.command.last)]
     final = finals[-1]
     if conn.lmtp:
@@ -184,19 +182,21 @@ def _result(
                 transcript=conn.transcript(),
             )
         return SendResult(
-            accepted=delivered, refused=refused, reply=final.reply,
+            accepted=delivered,
+            refused=refused,
+            reply=final.reply,
             queue_id=parse_queue_id(final.reply),
         )
     if not final.reply.is_success:
-        raise _with_transcript(
-            classify(final.reply, stage=Stage.END_OF_DATA, command="."), conn
-        )
+        raise _with_transcript(classify(final.reply, stage=Stage.END_OF_DATA, command="."), conn)
     return SendResult(
         accepted=accepted, refused=refused, reply=final.reply, queue_id=parse_queue_id(final.reply)
     )
 
 
-def _send_data(conn: Connection, body: Body, timeouts: Timeouts) -> Generator[Instruction, Any, None]:
+def _send_data(
+    conn: Connection, body: Body, timeouts: Timeouts
+) -> Generator[Instruction, Any, None]:
     if isinstance(body, (bytes, bytearray, memoryview)) and len(body) <= WHOLE_BODY_LIMIT:
         # Fast path: body and end-of-data mark in one write. If the write fails, the mark
         # cannot have reached the server whole (it is the last bytes), so a retry is safe.
@@ -270,7 +270,7 @@ def _chunks(body: Body) -> Iterator[bytes]:
                 return
             yield bytes(chunk)
     else:
-        for chunk in body:  # type: ignore[union-attr]
+        for chunk in body:
             if chunk:
                 yield bytes(chunk)
 

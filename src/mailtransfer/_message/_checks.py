@@ -29,14 +29,17 @@ _FIELD_NAME = re.compile(r"[!-9;-~]+")
 # In a folded field (without its final CRLF): a CR not starting "CRLF WSP", a
 # LF not preceded by CR, NUL, or a continuation line of whitespace only.
 _BAD_FOLD = re.compile(rb"\r\n[ \t]*(?=\r\n|\Z)|\r(?!\n[ \t])|(?<!\r)\n|\x00")
-_BAD_VALUE = re.compile(r"[\r\n\x00]")
+# CR, LF and NUL, and the other characters str.splitlines() breaks lines at:
+# the email package splits on them too (and some readers do), so a value
+# holding one could be cut into two fields.
+_BAD_VALUE = re.compile("[\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _NAMES_OK: set[str] = set()
 _NAMES_CACHE_LIMIT = 512
 
 
 def describe(char: str) -> str:
     """Name a forbidden character for an error message."""
-    return {"\r": "CR", "\n": "LF", "\x00": "NUL"}.get(char, repr(char))
+    return {"\r": "CR", "\n": "LF", "\x00": "NUL"}.get(char, f"line break {char!r}")
 
 
 def check_name(name: object) -> str:
@@ -58,7 +61,7 @@ def check_name(name: object) -> str:
 
 
 def check_value(value: str, *, what: str) -> str:
-    """Return ``value`` if it holds no CR, LF or NUL, else raise HeaderInjection.
+    """Return ``value`` if it holds no CR, LF, NUL or other line break, else raise HeaderInjection.
 
     Args:
         value: a header value, display name, file name or address as the

@@ -6,6 +6,7 @@ server trickling one byte at a time cannot hold a command past its deadline.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import time
@@ -117,7 +118,5 @@ class SocketStream:
 
     def close(self) -> None:
         """Close the socket; never raises."""
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 from collections.abc import Sequence
@@ -86,10 +87,8 @@ class SyncConnection(SessionBase):
     def quit(self) -> None:
         """Send QUIT and close; errors on the way out are ignored."""
         if self._can_quit():
-            try:
+            with contextlib.suppress(MailTransferError):
                 self._run(self._command_flow(Quit()))
-            except MailTransferError:
-                pass
         self.close()
 
     def __enter__(self) -> SyncConnection:
@@ -207,4 +206,3 @@ class SyncConnection(SessionBase):
 
     def __repr__(self) -> str:
         return f"<SyncConnection [{self._describe()}]>"
-

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from email.message import EmailMessage
 from types import TracebackType
-from typing import Any, Union
+from typing import Any
 
 from .._pooling import RelaySet
 from .._sending import Submission, deferral, finish_result, is_relay_failure, note_message_id
@@ -21,7 +21,7 @@ from .pool import ConnectionPool
 
 __all__ = ["Mailer", "Outgoing"]
 
-Outgoing = Union[EmailMessage, Mapping[str, Any]]
+Outgoing = EmailMessage | Mapping[str, Any]
 """An item for ``send_many``: a message, or a mapping of ``send()`` keyword arguments."""
 Progress = Callable[[int, int], None]
 
@@ -115,7 +115,10 @@ class Mailer:
             ReplyError, ConnectError, Timeout, TLSError: after retries ran out.
         """
         submission = Submission.create(
-            message, envelope=envelope, recipients=recipients, signers=self.config.signers,
+            message,
+            envelope=envelope,
+            recipients=recipients,
+            signers=self.config.signers,
             build=build,
         )
         strict = self.config.strict if strict is None else strict

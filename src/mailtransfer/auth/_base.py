@@ -62,7 +62,7 @@ _AUTH_WITH_ARGUMENT = re.compile(r"(\s*AUTH\s+\S+)\s+\S.*", re.IGNORECASE | re.D
 
 # -- errors -----------------------------------------------------------------------------------
 # InsecureAuthRefused and NoSuitableMechanism live in mailtransfer.errors. The three SASL errors
-# below are raised only here; they belong in errors.py's tree too (see the lead's note).
+# below are raised only by this package; they are defined here until errors.py takes them in.
 
 
 class SASLError(RemoteProtocolError):
@@ -294,10 +294,19 @@ class AuthExchange:
         max_round_trips: how many ``334`` challenges to answer before giving up.
     """
 
-    __slots__ = ("_error", "_max_round_trips", "_mechanism", "_pending", "_round_trips", "_state")
+    __slots__ = (
+        "_error",
+        "_max_round_trips",
+        "_mechanism",
+        "_name",
+        "_pending",
+        "_round_trips",
+        "_state",
+    )
 
     def __init__(self, mechanism: Mechanism, *, max_round_trips: int = MAX_ROUND_TRIPS) -> None:
-        check_mechanism_name(mechanism.name)
+        # Read the name once: a property could return a checked name now and a CRLF later.
+        self._name = check_mechanism_name(mechanism.name)
         self._max_round_trips = check_int(max_round_trips, "max_round_trips", low=1)
         self._mechanism = mechanism
         self._state = AuthState.READY
@@ -326,10 +335,7 @@ class AuthExchange:
         return self._round_trips
 
     def __repr__(self) -> str:
-        return (
-            f"<AuthExchange {self._mechanism.name} [{self._state.value},"
-            f" {self._round_trips} challenges]>"
-        )
+        return f"<AuthExchange {self._name} [{self._state.value}, {self._round_trips} challenges]>"
 
     def start(self) -> AuthLine:
         """Return the ``AUTH`` command, with the initial response when it fits on the line.
@@ -340,7 +346,7 @@ class AuthExchange:
         """
         if self._state is not AuthState.READY:
             raise LocalProtocolError("this AuthExchange was already started; it is single-use")
-        name = self._mechanism.name
+        name = self._name
         initial = self._mechanism.initial_response()
         self._state = AuthState.IN_PROGRESS
         if initial is None:
@@ -375,7 +381,7 @@ class AuthExchange:
         """
         if self._state is AuthState.CANCELLING:
             self._state = AuthState.FAILED
-            error = self._error or SASLError("cancelled", mechanism=self._mechanism.name)
+            error = self._error or SASLError("cancelled", mechanism=self._name)
             error.reply = reply
             raise error
         if self._state is not AuthState.IN_PROGRESS:
@@ -399,7 +405,7 @@ class AuthExchange:
         )
 
     def _challenge(self, reply: Reply) -> AuthLine:
-        name = self._mechanism.name
+        name = self._name
         self._round_trips += 1
         try:
             if self._round_trips > self._max_round_trips:

@@ -185,7 +185,9 @@ def choose(
         NoSuitableMechanism: nothing fits; the message lists what the server
             offers and what the credentials can use.
         InvalidArgument: ``preferred`` names an unregistered mechanism,
-            ``channel_binding`` is given without TLS, or ``offered`` is a str.
+            ``channel_binding`` is given without TLS, ``offered`` is a str, or a
+            factory built a mechanism under another name; also whatever the
+            mechanism's constructor raises for unusable credentials.
     """
     if not tls_active and not allow_insecure:
         # THREATS S7: not one AUTH byte over cleartext unless the caller opted in.
@@ -226,7 +228,13 @@ def choose(
                 # it is not, and the server must then fail. The server offers -PLUS and the
                 # caller chose the plain variant, so say "n" (no binding) instead.
                 binding = None
-            return entry.factory(credentials, binding)
+            mechanism = entry.factory(credentials, binding)
+            if mechanism.name != entry.name:
+                raise InvalidArgument(
+                    f"the factory registered as {entry.name} built a mechanism named"
+                    f" {mechanism.name!r}"
+                )
+            return mechanism
     # Offered -PLUS variants these credentials could use, had a binding been given.
     unbound = [
         entry.name

@@ -69,9 +69,10 @@ class _Steps:
             raise LocalProtocolError(f"call initial_response() before respond() ({self.name})")
         self._step += 1
         if self._step > steps:
+            allowed = {0: "no challenges", 1: "one challenge"}.get(steps, f"{steps} challenges")
             raise SASLError(
                 f"the server sent {self.name} challenge {self._step},"
-                f" but the mechanism has {steps} {'step' if steps == 1 else 'steps'}",
+                f" but {self.name} answers {allowed}",
                 mechanism=self.name,
             )
         return self._step

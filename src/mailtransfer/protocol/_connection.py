@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import NoReturn, Union
+from typing import NoReturn
 
 from ._data import DataEncoder, encode_data
 from ._errors import (
@@ -39,7 +39,7 @@ from ._state import GROUP_ENDING, SEND_TRANSITIONS, State, reply_transition
 
 __all__ = ["Connection", "Event"]
 
-Event = Union[Response, ConnectionClosed, NeedData]
+Event = Response | ConnectionClosed | NeedData
 """What :meth:`Connection.next_event` returns."""
 
 _PIPELINABLE_AFTER = frozenset({"MAIL", "RCPT", "RSET", "BDAT"})

@@ -10,11 +10,13 @@ never showing a credential. Don't subclass these.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Union
+from typing import ClassVar, Literal
 
-from ._errors import InvalidArgument, Stage
+from ._errors import InvalidAddress, InvalidArgument, Stage
 from ._grammar import (
+    Mailbox,
     check_argument,
     check_esmtp_keyword,
     check_esmtp_value,
@@ -211,6 +213,8 @@ class Vrfy:
 
     def __post_init__(self) -> None:
         check_argument(self.argument, name="VRFY argument")
+        if not self.argument:
+            raise InvalidArgument("VRFY argument must not be empty")
 
     def to_bytes(self) -> bytes:
         """The exact line written to the wire."""
@@ -310,15 +314,20 @@ class MailFrom:
     envid: str | None = None
     requiretls: bool = False
     extra: tuple[tuple[str, str | None], ...] = ()
+    _line: str = field(init=False, repr=False, compare=False)
     verb: ClassVar[str] = "MAIL"
     stage: ClassVar[Stage] = Stage.MAIL
 
     def __post_init__(self) -> None:
         check_argument(self.sender, name="sender")
         mailbox = parse_reverse_path(self.sender)
-        if mailbox is not None and mailbox.needs_smtputf8 and not self.smtputf8:
-            raise InvalidArgument("the sender has a non-ASCII local part: it needs smtputf8=True")
-        if self.size is not None and self.size < 0:
+        path = "" if mailbox is None else _wire_path(mailbox)
+        if not path.isascii() and not self.smtputf8:
+            raise InvalidArgument(
+                "the sender has a non-ASCII local part (or a domain with no IDNA form): "
+                "it needs smtputf8=True"
+            )
+        if self.size is not None and (type(self.size) is not int or self.size < 0):
             raise InvalidArgument(f"size must be a non-negative int, got {self.size!r}")
         if self.body not in (None, "7BIT", "8BITMIME", "BINARYMIME"):
             raise InvalidArgument(f"body must be 7BIT, 8BITMIME or BINARYMIME, got {self.body!r}")
@@ -326,12 +335,14 @@ class MailFrom:
             raise InvalidArgument(f"ret must be FULL or HDRS, got {self.ret!r}")
         if self.envid is not None:
             check_argument(self.envid, name="envid")
-            if len(self.envid) > 100:
-                raise InvalidArgument("envid must be at most 100 characters (RFC 3461 4.4)")
-        for keyword, value in self.extra:
-            check_esmtp_keyword(keyword)
-            if value is not None:
-                check_esmtp_value(value)
+            if not self.envid or len(self.envid) > 100:
+                raise InvalidArgument(
+                    f"envid must be 1 to 100 characters (RFC 3461 4.4), got {len(self.envid)}"
+                )
+        object.__setattr__(self, "extra", _check_extra(self.extra))
+        # Render now: a value that cannot be encoded fails here, before any state changes.
+        line = " ".join([f"MAIL FROM:<{path}>", *self.parameters()])
+        object.__setattr__(self, "_line", line)
 
     def parameters(self) -> list[str]:
         """The ESMTP parameters in wire form."""
@@ -352,13 +363,12 @@ class MailFrom:
         return params
 
     def redacted(self) -> str:
-        """The line as shown in transcripts and logs."""
-        path = "<>" if not self.sender else f"<{self.sender}>"
-        return " ".join([f"MAIL FROM:{path}", *self.parameters()])
+        """The line as shown in transcripts and logs (the same as on the wire)."""
+        return self._line
 
     def to_bytes(self) -> bytes:
         """The exact line written to the wire."""
-        return _ascii(self.redacted())
+        return _ascii(self._line)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -376,12 +386,13 @@ class RcptTo:
     notify: tuple[Notify, ...] | None = None
     orcpt: str | None = None
     extra: tuple[tuple[str, str | None], ...] = ()
+    _line: str = field(init=False, repr=False, compare=False)
     verb: ClassVar[str] = "RCPT"
     stage: ClassVar[Stage] = Stage.RCPT
 
     def __post_init__(self) -> None:
         check_argument(self.recipient, name="recipient")
-        parse_mailbox(self.recipient)
+        path = _wire_path(parse_mailbox(self.recipient))
         if self.notify is not None:
             allowed = {"NEVER", "SUCCESS", "FAILURE", "DELAY"}
             if not self.notify or any(n not in allowed for n in self.notify):
@@ -390,17 +401,24 @@ class RcptTo:
                 )
             if "NEVER" in self.notify and len(self.notify) > 1:
                 raise InvalidArgument("notify NEVER cannot be combined with other values")
+            if len(set(self.notify)) != len(self.notify):
+                raise InvalidArgument(f"notify must not repeat a value, got {self.notify!r}")
         if self.orcpt is not None:
             check_argument(self.orcpt, name="orcpt")
-        for keyword, value in self.extra:
-            check_esmtp_keyword(keyword)
-            if value is not None:
-                check_esmtp_value(value)
+            if not self.orcpt:
+                raise InvalidArgument("orcpt must not be empty")
+        object.__setattr__(self, "extra", _check_extra(self.extra))
+        # Render now: a value that cannot be encoded fails here, before any state changes.
+        object.__setattr__(self, "_line", " ".join([f"RCPT TO:<{path}>", *self.parameters()]))
 
     @property
     def needs_smtputf8(self) -> bool:
-        """True when the recipient cannot be written in ASCII."""
-        return parse_mailbox(self.recipient).needs_smtputf8
+        """True when the recipient cannot be written in ASCII (RFC 6531): the MAIL needs SMTPUTF8.
+
+        That is when the local part is non-ASCII; a non-ASCII domain goes on
+        the wire as IDNA A-labels instead, whenever it has that form.
+        """
+        return not self._line.isascii()
 
     def parameters(self) -> list[str]:
         """The ESMTP parameters in wire form."""
@@ -413,12 +431,12 @@ class RcptTo:
         return params
 
     def redacted(self) -> str:
-        """The line as shown in transcripts and logs."""
-        return " ".join([f"RCPT TO:<{self.recipient}>", *self.parameters()])
+        """The line as shown in transcripts and logs (the same as on the wire)."""
+        return self._line
 
     def to_bytes(self) -> bytes:
         """The exact line written to the wire."""
-        return _ascii(self.redacted())
+        return _ascii(self._line)
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,8 +449,10 @@ class Bdat:
     stage: ClassVar[Stage] = Stage.BDAT
 
     def __post_init__(self) -> None:
-        if self.size < 0:
-            raise InvalidArgument(f"BDAT size must be non-negative, got {self.size!r}")
+        if type(self.size) is not int or self.size < 0:
+            raise InvalidArgument(f"BDAT size must be a non-negative int, got {self.size!r}")
+        if not isinstance(self.last, bool):
+            raise InvalidArgument(f"BDAT last must be a bool, got {type(self.last).__name__}")
 
     def to_bytes(self) -> bytes:
         """The exact line written to the wire (without the chunk)."""
@@ -443,23 +463,57 @@ class Bdat:
         return f"BDAT {self.size} LAST" if self.last else f"BDAT {self.size}"
 
 
-Command = Union[
-    Ehlo,
-    Helo,
-    Lhlo,
-    StartTLS,
-    Auth,
-    AuthResponse,
-    MailFrom,
-    RcptTo,
-    Data,
-    EndOfData,
-    Bdat,
-    Rset,
-    Noop,
-    Quit,
-    Vrfy,
-]
+def _wire_path(mailbox: Mailbox) -> str:
+    """The address as written between ``<`` and ``>``.
+
+    RFC 5321 allows only ASCII without SMTPUTF8 (RFC 6531). A non-ASCII domain
+    with an ASCII local part has an ASCII form, its IDNA A-labels, which every
+    server accepts, so it is always sent that way; only a non-ASCII local part
+    (or a domain IDNA cannot encode) stays UTF-8 and needs SMTPUTF8.
+    """
+    if mailbox.needs_smtputf8 or mailbox.domain.isascii():
+        return str(mailbox)
+    try:
+        return mailbox.to_ascii()
+    except InvalidAddress:
+        return str(mailbox)
+
+
+def _check_extra(extra: object) -> tuple[tuple[str, str | None], ...]:
+    """Validate ``extra`` ESMTP parameters and return them as a tuple of pairs."""
+    if isinstance(extra, (str, bytes, Mapping)) or not isinstance(extra, (tuple, list)):
+        raise InvalidArgument(
+            f"extra must be a tuple of (keyword, value) pairs, got {type(extra).__name__}"
+        )
+    pairs: list[tuple[str, str | None]] = []
+    for item in extra:
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise InvalidArgument("each extra parameter must be a (keyword, value) pair")
+        keyword, value = item
+        check_esmtp_keyword(keyword)
+        if value is not None:
+            check_esmtp_value(value)
+        pairs.append((keyword, value))
+    return tuple(pairs)
+
+
+Command = (
+    Ehlo
+    | Helo
+    | Lhlo
+    | StartTLS
+    | Auth
+    | AuthResponse
+    | MailFrom
+    | RcptTo
+    | Data
+    | EndOfData
+    | Bdat
+    | Rset
+    | Noop
+    | Quit
+    | Vrfy
+)
 """Every command the core can send."""
 
 Verb = str

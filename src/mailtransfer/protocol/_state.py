@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["GROUP_ENDING", "SEND_TRANSITIONS", "State", "reply_transition"]
+__all__ = [
+    "EVENT_TRANSITIONS",
+    "GROUP_ENDING",
+    "PIPELINABLE_AFTER",
+    "SEND_TRANSITIONS",
+    "State",
+    "render_state_diagram",
+    "reply_transition",
+]
 
 
 class State(enum.Enum):
@@ -45,7 +53,9 @@ class State(enum.Enum):
 
 _ANY_OPEN = (State.CONNECTED, State.READY, State.MAIL)
 
-# (state, verb) -> state after the command is written.
+# (state, verb) -> state after the command is written. The verb is the
+# command's ``verb``, except that the last BDAT chunk is "BDAT LAST": it ends
+# the message, like the end-of-data mark ".".
 SEND_TRANSITIONS: dict[tuple[State, str], State] = {
     (State.CONNECTED, "EHLO"): State.CONNECTED,
     (State.CONNECTED, "HELO"): State.CONNECTED,
@@ -60,6 +70,8 @@ SEND_TRANSITIONS: dict[tuple[State, str], State] = {
     (State.MAIL, "DATA"): State.DATA,
     (State.MAIL, "BDAT"): State.BDAT,
     (State.BDAT, "BDAT"): State.BDAT,
+    (State.MAIL, "BDAT LAST"): State.END,
+    (State.BDAT, "BDAT LAST"): State.END,
     (State.BODY, "."): State.END,
     (State.READY, "RSET"): State.READY,
     (State.MAIL, "RSET"): State.READY,
@@ -70,8 +82,35 @@ SEND_TRANSITIONS: dict[tuple[State, str], State] = {
     **{(state, "QUIT"): State.CLOSED for state in (*_ANY_OPEN, State.GREETING)},
 }
 
-GROUP_ENDING = frozenset({"EHLO", "HELO", "LHLO", "STARTTLS", "AUTH", "AUTH-RESPONSE", "DATA",
-                          ".", "VRFY", "NOOP", "QUIT"})
+EVENT_TRANSITIONS: dict[tuple[State, str], State] = {
+    (State.STARTTLS, "tls_established()"): State.CONNECTED,
+}
+"""Moves made by telling the connection something rather than by a command or a reply."""
+
+PIPELINABLE_AFTER = frozenset({"MAIL", "RCPT", "RSET", "BDAT"})
+"""Commands that another command may follow before their reply arrives, given PIPELINING.
+
+RFC 2920 3.1 and RFC 3030 2 allow more (a MAIL after the end of a message),
+but waiting for the reply to the end of a message costs one round trip per
+message and keeps the replies of two transactions from ever mixing.
+"""
+
+GROUP_ENDING = frozenset(
+    {
+        "EHLO",
+        "HELO",
+        "LHLO",
+        "STARTTLS",
+        "AUTH",
+        "AUTH-RESPONSE",
+        "DATA",
+        ".",
+        "BDAT LAST",
+        "VRFY",
+        "NOOP",
+        "QUIT",
+    }
+)
 """Commands after which nothing may be pipelined until their reply arrives (RFC 2920 3.1).
 
 The end-of-data mark is one of them on purpose: RFC 2920 would allow the next
@@ -83,11 +122,21 @@ out of the write that carries the body closes a door to SMTP smuggling.
 def reply_transition(state: State, verb: str, code: int, *, transaction_open: bool) -> State:
     """Where the reply with ``code`` to the command ``verb`` takes a session in ``state``.
 
-    ``state`` is the state after all the commands sent so far (pipelined ones
-    included); ``transaction_open`` is whether the server accepted MAIL.
+    Args:
+        state: the state after all the commands sent so far (pipelined ones included).
+        verb: the table verb of the command answered: ``""`` for the greeting,
+            ``"BDAT LAST"`` for the last chunk, ``"."`` for the end-of-data mark.
+        code: the reply code.
+        transaction_open: whether the server accepted the MAIL of the current transaction.
+
+    Returns:
+        The state after the reply.
     """
     if state in (State.CLOSED, State.ERROR):
         return state
+    if code == 421:
+        # RFC 5321 3.8: 421 means the server is closing the channel, whatever the command.
+        return State.CLOSED
     ok = 200 <= code < 300
     if verb == "":  # the greeting
         return State.CONNECTED if code == 220 else State.GREETING
@@ -104,21 +153,110 @@ def reply_transition(state: State, verb: str, code: int, *, transaction_open: bo
         if code == 354:
             return State.BODY
         return State.MAIL if transaction_open else State.READY
-    if verb == "BDAT":
+    if verb in ("BDAT", "BDAT LAST"):
         if ok:
-            return state
+            return State.READY if verb == "BDAT LAST" else state
         # RFC 3030 2: after a failed BDAT the transaction is over; RSET clears the server side.
         return State.MAIL if transaction_open else State.READY
     if verb == ".":
+        # RFC 5321 4.1.1.4: whatever the reply, the transaction is over.
         return State.READY
-    if verb == "RSET":
-        return state
     if verb == "QUIT":
         return State.CLOSED
     return state
 
 
 def _without_transaction(state: State) -> State:
-    if state in (State.MAIL, State.DATA, State.BDAT):
+    if state in (State.MAIL, State.DATA, State.BDAT, State.END):
         return State.READY
     return state
+
+
+# -- the docs' state diagram -------------------------------------------------------------
+
+# One reply code stands for each group the rules tell apart; 421 is left out
+# because it closes the session whatever the command (drawn as a note).
+_SAMPLE_CODES = {"220": 220, "235": 235, "250": 250, "334": 334, "354": 354, "4xx": 450, "5xx": 550}
+_TWO_XX = ("220", "235", "250")
+_IN_TRANSACTION = frozenset({State.MAIL, State.DATA, State.BODY, State.BDAT, State.END})
+
+
+def render_state_diagram() -> str:
+    """Draw the state machine as a Mermaid ``stateDiagram-v2`` block, from the tables above.
+
+    Each entry of ``SEND_TRANSITIONS`` gives an edge labelled with the verb;
+    ``reply_transition`` is then asked where each kind of reply to that
+    command leads (the transaction counts as open in the transaction states,
+    as it is once MAIL has been answered), giving edges such as
+    ``DATA 354``. Replies that leave the state as it is are not drawn; edges
+    between the same two states share one arrow. docs/protocol.md holds the
+    output, and a test checks that it is current.
+
+    Returns:
+        The diagram as a fenced Markdown code block, ending with a newline.
+    """
+    edges: dict[tuple[State, State], list[str]] = {}
+
+    def add(source: State, target: State, label: str) -> None:
+        labels = edges.setdefault((source, target), [])
+        if label not in labels:
+            labels.append(label)
+
+    moves: list[tuple[State | None, str, State]] = [(None, "", State.GREETING)]
+    moves += [(state, verb, target) for (state, verb), target in SEND_TRANSITIONS.items()]
+    for source, verb, after in moves:
+        name = _verb_label(verb)
+        if source is not None:
+            add(source, after, name)
+        groups: dict[State, list[str]] = {}
+        for sample, code in _SAMPLE_CODES.items():
+            target = reply_transition(
+                after, verb, code, transaction_open=after in _IN_TRANSACTION
+            )
+            groups.setdefault(target, []).append(sample)
+        for target, samples in groups.items():
+            if target is not after:
+                add(after, target, f"{name} {_describe(samples, len(groups))}")
+    for (source, event), target in EVENT_TRANSITIONS.items():
+        add(source, target, event)
+
+    lines = ["```mermaid", "stateDiagram-v2"]
+    lines += [f'    state "{state.name}" as {_node(state)}' for state in State]
+    lines.append(f"    [*] --> {_node(State.GREETING)}")
+    lines += [
+        f"    {_node(source)} --> {_node(target)}: {', '.join(labels)}"
+        for (source, target), labels in edges.items()
+    ]
+    lines.append(f"    {_node(State.CLOSED)} --> [*]")
+    lines.append(f"    note right of {_node(State.CLOSED)}: from any state on a 421 reply or EOF")
+    lines.append(
+        f"    note right of {_node(State.ERROR)}: from any state on a malformed or unsolicited reply"
+    )
+    lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+def _node(state: State) -> str:
+    # A prefix keeps Mermaid keywords ("end", "state") from being read as node names.
+    return f"s_{state.value}"
+
+
+def _verb_label(verb: str) -> str:
+    return {"": "greeting", ".": "end-of-data"}.get(verb, verb)
+
+
+def _describe(samples: list[str], groups: int) -> str:
+    if groups == 1:
+        return "any reply"
+    named = _collapse(samples)
+    others = _collapse([s for s in _SAMPLE_CODES if s not in samples])
+    # Name whichever side is shorter: "not 2xx" reads better than "334/354/4xx/5xx".
+    if len(others) < len(named):
+        return "not " + "/".join(others)
+    return "/".join(named)
+
+
+def _collapse(samples: list[str]) -> list[str]:
+    if all(s in samples for s in _TWO_XX):
+        return ["2xx", *(s for s in samples if s not in _TWO_XX)]
+    return samples

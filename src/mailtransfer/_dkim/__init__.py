@@ -1,0 +1,1 @@
+"""Private implementation of :mod:`mailtransfer.dkim`; import from there."""
