@@ -14,7 +14,7 @@ from typing import Generic, Protocol, TypeVar
 
 from .config import PoolLimits
 
-__all__ = ["PoolBook", "Pooled", "RateLimiter", "RelaySet", "wait_time"]
+__all__ = ["PoolBook", "PoolStats", "Pooled", "RateLimiter", "RelaySet", "wait_time"]
 
 
 class Pooled(Protocol):
@@ -33,6 +33,32 @@ C = TypeVar("C", bound=Pooled)
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolStats:
+    """A snapshot of a pool's counts, for monitoring and tests.
+
+    Attributes:
+        in_use: connections leased to a sender right now.
+        idle: open connections waiting in the pool.
+        opening: connections being connected (greeting, EHLO, TLS, AUTH).
+        closing: connections taken out of the pool and being closed (QUIT).
+        max_seen: the most connections that counted against the limit at once.
+        closed: whether the pool was closed.
+    """
+
+    in_use: int
+    idle: int
+    opening: int
+    closing: int
+    max_seen: int
+    closed: bool
+
+    @property
+    def total(self) -> int:
+        """Every connection that counts against ``max_connections``."""
+        return self.in_use + self.idle + self.opening + self.closing
+
+
 @dataclass(slots=True)
 class PoolBook(Generic[C]):
     """Which connections are idle, in use or being opened, and which to close."""
@@ -41,14 +67,18 @@ class PoolBook(Generic[C]):
     idle: list[tuple[C, float]] = field(default_factory=list)
     in_use: int = 0
     opening: int = 0
+    closing: int = 0
+    """Connections handed to the caller to close: they count against the limit until
+    :meth:`finished_closing`, so the server never sees more than ``max_connections``."""
+    max_seen: int = 0
     closed: bool = False
     not_before: float = 0.0
     """No new connection is opened before this time (a 421 or rate deferral)."""
 
     @property
     def total(self) -> int:
-        """Connections open or being opened."""
-        return len(self.idle) + self.in_use + self.opening
+        """Connections open, being opened or being closed."""
+        return len(self.idle) + self.in_use + self.opening + self.closing
 
     def take(self, now: float) -> tuple[C | None, bool, list[C]]:
         """Take the most recently used idle connection, if any.
@@ -62,6 +92,7 @@ class PoolBook(Generic[C]):
         while self.idle:
             conn, since = self.idle.pop()
             if not conn.is_usable:
+                self.closing += 1
                 to_close.append(conn)
                 continue
             self.in_use += 1
@@ -77,6 +108,7 @@ class PoolBook(Generic[C]):
     def start_opening(self) -> None:
         """Count a connection being opened against the limit."""
         self.opening += 1
+        self.max_seen = max(self.max_seen, self.total)
 
     def opened(self, ok: bool) -> None:
         """A connection finished opening (``ok``) or failed to."""
@@ -90,20 +122,30 @@ class PoolBook(Generic[C]):
         limit = self.limits.max_messages_per_connection
         worn_out = limit and conn.messages_sent >= limit
         if self.closed or not conn.is_usable or worn_out:
+            self.closing += 1
             return [conn]
         self.idle.append((conn, now))
         return []
 
     def discard(self) -> None:
-        """A connection in use was closed by its user (it will not come back)."""
+        """A connection in use was closed by its user (it will not come back).
+
+        The caller closes the connection *before* calling this, so the slot is
+        free only once the socket is gone.
+        """
         self.in_use -= 1
 
+    def finished_closing(self, count: int) -> None:
+        """The caller closed ``count`` connections this book handed it to close."""
+        self.closing -= count
+
     def expire(self, now: float) -> list[C]:
-        """Remove idle connections older than ``idle_timeout``; returns them."""
+        """Remove idle connections older than ``idle_timeout``; returns them to close."""
         cutoff = now - self.limits.idle_timeout
         expired = [conn for conn, since in self.idle if since < cutoff]
         if expired:
             self.idle = [(conn, since) for conn, since in self.idle if since >= cutoff]
+            self.closing += len(expired)
         return expired
 
     def defer(self, now: float, seconds: float) -> None:
@@ -115,14 +157,26 @@ class PoolBook(Generic[C]):
         self.closed = True
         idle = [conn for conn, _ in self.idle]
         self.idle.clear()
+        self.closing += len(idle)
         return idle
 
+    def stats(self) -> PoolStats:
+        """A snapshot of the counts."""
+        return PoolStats(
+            in_use=self.in_use,
+            idle=len(self.idle),
+            opening=self.opening,
+            closing=self.closing,
+            max_seen=self.max_seen,
+            closed=self.closed,
+        )
+
     def describe(self) -> str:
-        """Counts for reprs: ``[connections: 2 in use, 1 idle, 0 opening]``."""
+        """Counts for reprs: ``[connections: 2 in use, 1 idle, 0 opening, 0 closing]``."""
         state = "closed | " if self.closed else ""
         return (
             f"[{state}connections: {self.in_use} in use, {len(self.idle)} idle,"
-            f" {self.opening} opening]"
+            f" {self.opening} opening, {self.closing} closing]"
         )
 
 

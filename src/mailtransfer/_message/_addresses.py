@@ -12,7 +12,6 @@ TO`` is sent to.
 
 from __future__ import annotations
 
-import email.policy
 import re
 from collections.abc import Iterable, Sequence
 from email.errors import NonASCIILocalPartDefect
@@ -22,7 +21,7 @@ from typing import Any, Union
 
 from mailtransfer.errors import InvalidAddress, InvalidArgument
 
-from ._checks import check_value
+from ._checks import check_decoded, check_value, parse_field
 from ._envelope import mailbox
 
 __all__ = [
@@ -53,12 +52,12 @@ ADDRESS_HEADERS = frozenset(
         "resent-bcc",
     }
 )
-_PARSER_POLICY = email.policy.default
 _QUOTED_PAIR = re.compile(r"\\(.)")
 
 
 def _checked_address(address: Address, *, what: str) -> Address:
     check_value(address.display_name, what=f"{what} display name")
+    check_decoded(address.display_name, what=f"{what} display name")
     spec = address.addr_spec
     check_value(spec, what=f"{what} address")
     if not address.domain:
@@ -100,7 +99,7 @@ def coerce_address(value: AddressLike, *, what: str) -> Address:
         check_value(item, what=f"{what} address")
         if "<" not in item and " " not in item and "," not in item:
             return _from_mailbox(item, "")  # the common case: a bare addr-spec
-        found = addresses_of(_PARSER_POLICY.header_factory("To", item), what=what)
+        found = addresses_of(parse_field("To", item, error=InvalidAddress), what=what)
         if len(found) != 1:
             raise InvalidAddress(
                 f"{what} must hold exactly one address, but {len(found)} were found"
@@ -163,7 +162,9 @@ def parse_header_value(name: str, value: object) -> BaseHeader:
     # For a compat32 Header, the encoded form is what a reader parses: decoding
     # first would let an encoded word smuggle address syntax into the list.
     text = value.encode(linesep="\r\n", maxlinelen=0) if isinstance(value, Header) else str(value)
-    header = _PARSER_POLICY.header_factory(name, text)
+    header = parse_field(
+        name, text, error=InvalidAddress if name.lower() in ADDRESS_HEADERS else InvalidArgument
+    )
     assert isinstance(header, BaseHeader)
     return header
 

@@ -41,7 +41,7 @@ from ._addresses import (
     coerce_address,
     coerce_addresses,
 )
-from ._checks import check_name, check_value
+from ._checks import check_decoded, check_name, check_value
 from ._flatten import new_boundary
 
 __all__ = ["POLICY", "Attachment", "AttachmentLike", "build_message"]
@@ -360,7 +360,7 @@ def build_message(
     if not isinstance(subject, str):
         raise InvalidArgument(f"subject must be str, but got {type(subject).__name__}")
     if subject:
-        msg["Subject"] = check_value(subject, what="subject")
+        _set(msg, "Subject", check_decoded(check_value(subject, what="subject"), what="subject"))
     if date is not None:
         if not isinstance(date, datetime.datetime):
             raise InvalidArgument(f"date must be a datetime, but got {type(date).__name__}")
@@ -377,6 +377,13 @@ def build_message(
     msg["MIME-Version"] = "1.0"
     fill(msg)
     return msg
+
+
+def _set(msg: EmailMessage, name: str, value: object) -> None:
+    try:
+        msg[name] = value
+    except Exception as exc:
+        raise InvalidArgument(f"header {name} cannot be set: {type(exc).__name__}: {exc}") from None
 
 
 def _add_headers(
@@ -401,10 +408,7 @@ def _add_headers(
             raise InvalidArgument(
                 f"header {name} value must be str, but got {type(value).__name__}"
             )
-        check_value(value, what=f"header {name}")
-        try:
-            msg[name] = value
-        except ValueError as exc:  # e.g. a second field where RFC 5322 allows one
-            raise InvalidArgument(f"header {name}: {exc}") from None
+        check_decoded(check_value(value, what=f"header {name}"), what=f"header {name}")
+        _set(msg, name, value)
         if key in ADDRESS_HEADERS:
             addresses_of((msg.get_all(name) or [None])[-1], what=name)

@@ -18,11 +18,20 @@ line break hides the attack and changes the message.
 
 from __future__ import annotations
 
+import email.policy
 import re
+from typing import Any
 
-from mailtransfer.errors import HeaderInjection
+from mailtransfer.errors import HeaderInjection, InvalidArgument
 
-__all__ = ["check_folded", "check_name", "check_value", "describe"]
+__all__ = [
+    "check_decoded",
+    "check_folded",
+    "check_name",
+    "check_value",
+    "describe",
+    "parse_field",
+]
 
 # RFC 5322 section 3.6.8: field-name = 1*ftext; ftext = %d33-57 / %d59-126
 _FIELD_NAME = re.compile(r"[!-9;-~]+")
@@ -33,6 +42,9 @@ _BAD_FOLD = re.compile(rb"\r\n[ \t]*(?=\r\n|\Z)|\r(?!\n[ \t])|(?<!\r)\n|\x00")
 # the email package splits on them too (and some readers do), so a value
 # holding one could be cut into two fields.
 _BAD_VALUE = re.compile("[\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+# RFC 2047 section 2: encoded-word = "=?" charset "?" encoding "?" encoded-text "?="
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+_FOLDING = re.compile(r"\r?\n(?=[ \t])")
 _NAMES_OK: set[str] = set()
 _NAMES_CACHE_LIMIT = 512
 
@@ -74,6 +86,34 @@ def check_value(value: str, *, what: str) -> str:
             f"{what} must not contain CR, LF or NUL, but has {describe(found.group())} "
             f"at position {found.start()}"
         )
+    return value
+
+
+def parse_field(name: str, value: object, *, error: type[InvalidArgument] = InvalidArgument) -> Any:
+    """Parse a field value with the modern ``email`` parser, turning its crashes into ``error``.
+
+    The parser raises ``IndexError`` and friends on some malformed input
+    (``" :"`` as an address list, for one); a caller must get a typed error.
+    """
+    try:
+        return email.policy.default.header_factory(name, value)
+    except Exception as exc:
+        raise error(
+            f"{name} cannot be parsed ({type(exc).__name__}); it is not valid RFC 5322 syntax"
+        ) from None
+
+
+def check_decoded(value: str, *, what: str) -> str:
+    """Return ``value`` unless its RFC 2047 encoded words decode to CR, LF or NUL.
+
+    Readers decode encoded words (and the ``email`` package decodes them when
+    a header is set), so ``=?utf-8?q?a=0D=0ABcc:_x?=`` is a line break in
+    disguise: refused as :func:`check_value` refuses a literal one.
+    """
+    if "=?" in value and _ENCODED_WORD.search(value):
+        unfolded = _FOLDING.sub("", value)
+        decoded = str(parse_field("X-Decoded", unfolded))
+        check_value(decoded, what=f"{what} (once its RFC 2047 encoded words are decoded)")
     return value
 
 

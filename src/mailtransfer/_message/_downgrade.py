@@ -32,6 +32,7 @@ from typing import Any
 from mailtransfer.errors import ExtensionNotSupported, InvalidAddress, SMTPUTF8Required
 
 from ._addresses import ADDRESS_HEADERS, addresses_of
+from ._checks import parse_field
 from ._envelope import Envelope, mailbox
 from ._flatten import flatten
 from ._prepare import PreparedMessage
@@ -169,7 +170,7 @@ def _ascii_field(name: str, raw: str) -> Any:
         ) from None
     text = _FOLD.sub("", text).lstrip(" \t")
     key = name.lower()
-    header = _ASCII_POLICY.header_factory(name, text)
+    header = parse_field(name, text)
     if key in ADDRESS_HEADERS:
         groups = []
         addresses_of(header, what=name)  # strict: refuse ambiguous lists here too

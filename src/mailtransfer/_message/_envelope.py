@@ -26,8 +26,15 @@ Notify = Literal["NEVER", "SUCCESS", "FAILURE", "DELAY"]
 
 @functools.lru_cache(maxsize=4096)
 def mailbox(address: str) -> Mailbox:
-    """:func:`parse_mailbox`, remembered: bulk sends repeat the same addresses."""
-    return parse_mailbox(address)
+    """:func:`parse_mailbox`, remembered (bulk sends repeat addresses); U-labels must encode.
+
+    A non-ASCII domain must have an IDNA form: a domain that cannot be looked
+    up is not an address, and readers' parsers disagree about such characters.
+    """
+    box = parse_mailbox(address)
+    if not box.domain.isascii():
+        box.ascii_domain()
+    return box
 
 
 _BODY_TYPES = ("7BIT", "8BITMIME", "BINARYMIME")

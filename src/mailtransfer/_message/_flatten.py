@@ -41,7 +41,7 @@ from typing import Any
 
 from mailtransfer.errors import HeaderInjection, InvalidArgument
 
-from ._checks import check_folded, check_name, check_value
+from ._checks import check_decoded, check_folded, check_name, check_value
 
 __all__ = ["flatten", "new_boundary", "wire_policy"]
 
@@ -106,10 +106,12 @@ def _fold(name: str, value: Any, policy: Policy, maxlen: int, state: _State) -> 
             found = _RAW_BAD.search(value)
             if found is not None:
                 check_value(value[found.start()], what=f"header {name}")
+            check_decoded(value, what=f"header {name}")
         else:
             # A header object: its str() is the unfolded, decoded value.
             text = str(value)
             check_value(text, what=f"header {name}")
+            check_decoded(text, what=f"header {name}")
             base = bases[0] if bases else None
             fast = base in _FAST_BASES or (
                 base in _DATE_BASES and getattr(value, "datetime", None) is not None
@@ -118,6 +120,7 @@ def _fold(name: str, value: Any, policy: Policy, maxlen: int, state: _State) -> 
                 return (f"{name}: {text}\r\n" if text else f"{name}:\r\n").encode("ascii")
     elif isinstance(value, Header):
         check_value(str(value), what=f"header {name}")
+        check_decoded(str(value), what=f"header {name}")
     try:
         folded = policy.fold_binary(name, value)
     except UnicodeError:

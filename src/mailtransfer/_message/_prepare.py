@@ -11,6 +11,7 @@ for ``Bcc`` and the missing fields).
 from __future__ import annotations
 
 import dataclasses
+import email.policy
 import re
 import secrets
 import time
@@ -18,12 +19,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import Message
+from email.parser import Parser
+from typing import Any
 
 from mailtransfer.errors import HeaderInjection, InvalidAddress, InvalidArgument
 from mailtransfer.protocol._data import normalize_line_endings
 from mailtransfer.protocol._grammar import Mailbox
 
 from ._addresses import derive_envelope_addresses, parse_header_value
+from ._checks import check_decoded
 from ._envelope import Envelope, mailbox
 from ._flatten import flatten
 
@@ -31,6 +35,8 @@ __all__ = ["PreparedMessage", "prepare"]
 
 _BCC = frozenset({"bcc", "resent-bcc"})
 _FIELD_NAME = re.compile(rb"[!-9;-~]+")
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+_BARE_CR = re.compile(rb"\r(?!\n)")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -224,10 +230,12 @@ def _prepare_message(
         # such a message is written with UTF-8 headers (RFC 6532).
         if not utf8 and key in _ADDRESS_KEYS and not str(value).isascii():
             utf8 = any(not a.addr_spec.isascii() for a in _addresses(name, value))
+    derived: tuple[str | None, list[str] | None] | None = None
     if envelope is None:
-        derived_sender, derived_recipients = derive_envelope_addresses(
+        derived = derive_envelope_addresses(
             items, want_sender=sender is None, want_recipients=recipients is None
         )
+        derived_sender, derived_recipients = derived
         sender = derived_sender if sender is None else sender
         recipients = derived_recipients if recipients is None else recipients
         assert sender is not None
@@ -242,7 +250,41 @@ def _prepare_message(
         message_id = make_message_id(domain or _default_domain(present.get("from"), envelope))
         extra.append(f"Message-ID: {message_id}\r\n".encode("ascii"))
     data, headers_ascii = flatten(message, utf8=utf8, skip=_BCC, extra=extra)
+    if derived is not None and _exotic(derived):
+        _check_read_back(data, items, want_sender=derived[0] is not None)
     return _finish(data, envelope, message_id, headers_ascii)
+
+
+def _exotic(derived: tuple[str | None, list[str] | None]) -> bool:
+    sender, recipients = derived
+    return any(
+        not address.isascii() or '"' in address for address in (sender or "", *(recipients or ()))
+    )
+
+
+def _check_read_back(data: bytes, items: list[tuple[str, Any]], *, want_sender: bool) -> None:
+    """Re-parse the written fields and insist they name the same addresses.
+
+    Run for non-ASCII and quoted addresses, where readers' parsers are most
+    likely to disagree with the grammar: the envelope must be what the
+    header, as sent, says (THREATS.md S3).
+    """
+    end = data.find(b"\r\n\r\n")
+    head = (data if end < 0 else data[: end + 2]).decode("utf-8", "surrogateescape")
+    back = Parser(policy=email.policy.default).parsestr(head + "\r\n", headersonly=True)
+    sent = [(name, value) for name, value in items if name.lower() not in _BCC]
+    expected = derive_envelope_addresses(sent, want_sender=want_sender, want_recipients=True)
+    try:
+        found = derive_envelope_addresses(
+            list(back.raw_items()), want_sender=want_sender, want_recipients=True
+        )
+    except InvalidArgument:
+        found = (None, None)
+    if found != expected:
+        raise InvalidAddress(
+            "an address header does not read back as the addresses it was built from; "
+            "refusing to send to addresses the recipients would not see"
+        )
 
 
 _ADDRESS_KEYS = frozenset({"from", "sender", "reply-to", "to", "cc", "bcc"}) | {
@@ -273,26 +315,28 @@ def _default_domain(from_value: object, envelope: Envelope) -> str:
 
 
 def _prepare_bytes(data: bytes, envelope: Envelope, domain: str | None) -> PreparedMessage:
-    if envelope.body == "BINARYMIME":
-        # The body is binary and sent in BDAT chunks as is; only the header
-        # section must be CRLF text.
-        end = data.find(b"\r\n\r\n")
-        head_end = len(data) if end < 0 else end + 2
-        if normalize_line_endings(data[:head_end]) != data[:head_end]:
-            raise InvalidArgument(
-                "the header section of a BINARYMIME message must use CRLF line endings"
-            )
+    # The header section ends at the first empty line. It is found before
+    # line endings are normalised, so that a bare CR cannot turn into the
+    # line break that ends the section early and pushes fields into the body.
+    if data.startswith((b"\r\n", b"\n")):
+        head, body = b"", data[data.index(b"\n") + 1 :]
     else:
-        data = normalize_line_endings(data)
-    if data.startswith(b"\r\n"):
-        head, body = b"", data[2:]
-    else:
-        end = data.find(b"\r\n\r\n")
-        if end < 0:
-            head = data if data.endswith(b"\r\n") or not data else data + b"\r\n"
-            body = b""
-        else:
-            head, body = data[: end + 2], data[end + 4 :]
+        found = _BLANK_LINE.search(data)
+        head, body = (
+            (data, b"") if found is None else (data[: found.start() + 1], data[found.end() :])
+        )
+    bare_cr = _BARE_CR.search(head)
+    if bare_cr is not None:
+        raise HeaderInjection(
+            f"the header section has a bare CR at byte {bare_cr.start()}; a line must end "
+            "with CRLF (or LF)"
+        )
+    head = normalize_line_endings(head)
+    if head and not head.endswith(b"\r\n"):
+        head += b"\r\n"
+    if envelope.body != "BINARYMIME":
+        # A BINARYMIME body goes out in BDAT chunks exactly as given.
+        body = normalize_line_endings(body)
     fields = _split_fields(head)
     kept = [f for f in fields if f[0] not in _BCC]
     names = {f[0] for f in fields}
@@ -315,9 +359,9 @@ def _prepare_bytes(data: bytes, envelope: Envelope, domain: str | None) -> Prepa
             domain = _ascii_domain(mailbox(envelope.sender).domain, what="the sender domain")
         message_id = make_message_id(domain)
         extra.append(f"Message-ID: {message_id}\r\n".encode("ascii"))
-    if len(kept) != len(fields) or extra:
-        data = b"".join([*(raw for _, raw in kept), *extra, b"\r\n", body])
-    return _finish(data, envelope, message_id, head.isascii())
+    rebuilt = b"".join([*(raw for _, raw in kept), *extra, b"\r\n", body])
+    # Unchanged input comes back as the very same object (no copy).
+    return _finish(data if rebuilt == data else rebuilt, envelope, message_id, head.isascii())
 
 
 def _split_fields(head: bytes) -> list[tuple[str, bytes]]:
@@ -344,4 +388,7 @@ def _split_fields(head: bytes) -> list[tuple[str, bytes]]:
                 "nor a continuation (RFC 5322 section 2.2)"
             )
         fields.append((line[:colon].decode("ascii").lower(), line + b"\r\n"))
+    for key, raw in fields:
+        value = raw[len(key) + 1 :].decode("utf-8", "surrogateescape")
+        check_decoded(value, what=f"header {raw[: len(key)].decode('ascii')}")
     return fields

@@ -5,13 +5,16 @@ writes what :meth:`Connection.send` returns and feeds what it reads to
 :meth:`Connection.receive_data`; :meth:`Connection.next_event` then hands back
 each reply matched to the command it answers. Commands are checked against
 the state table (``_state.py``) and the server's extensions before any byte is
-produced; replies are matched in order, which is all PIPELINING needs.
+produced, and nothing changes unless every check passed; replies are matched
+in order, which is all PIPELINING needs.
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NoReturn
 
 from ._data import DataEncoder, encode_data
@@ -21,6 +24,7 @@ from ._errors import (
     MessageTooLarge,
     RemoteProtocolError,
     SMTPUTF8Required,
+    UsageError,
 )
 from ._events import (
     NEED_DATA,
@@ -35,20 +39,47 @@ from ._events import (
 )
 from ._extensions import Extensions
 from ._reply import Reply, ReplyParser
-from ._state import GROUP_ENDING, SEND_TRANSITIONS, State, reply_transition
+from ._state import (
+    EVENT_TRANSITIONS,
+    GROUP_ENDING,
+    PIPELINABLE_AFTER,
+    SEND_TRANSITIONS,
+    State,
+    reply_transition,
+)
 
 __all__ = ["Connection", "Event"]
 
 Event = Response | ConnectionClosed | NeedData
 """What :meth:`Connection.next_event` returns."""
 
-_PIPELINABLE_AFTER = frozenset({"MAIL", "RCPT", "RSET", "BDAT"})
+# States in which the server holds an open (or failed, RSET-needing) mail transaction.
+_TRANSACTION_STATES = frozenset({State.MAIL, State.DATA, State.BODY, State.BDAT, State.END})
+# C0 and C1 controls and DEL in server text: shown escaped, so a reply cannot forge log lines.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True, slots=True)
+class _Awaited:
+    """One reply the connection waits for."""
+
+    command: Command | None
+    """The command it answers; None for the greeting."""
+    key: str
+    """The command's verb in the state tables ("" for the greeting, "BDAT LAST")."""
+    recipient: str | None = None
+    """LMTP: the recipient this reply to the end of the message is about."""
+    per_recipient: bool = False
+    """LMTP end of message: stands for one reply per accepted recipient, counted when reached."""
+    final: bool = True
+    """False for all but the last of the per-recipient replies: the state waits for the last."""
 
 
 class Connection:
     """One client-side SMTP (or LMTP) session, as a state machine.
 
     Example:
+        >>> from mailtransfer.protocol import Connection, Ehlo
         >>> conn = Connection()
         >>> conn.receive_data(b"220 mx.example.org ESMTP\\r\\n")
         >>> conn.next_event().reply.code
@@ -61,6 +92,9 @@ class Connection:
         max_line_length: the longest reply line accepted, in bytes.
         max_lines: the most lines one reply may have.
         transcript_size: how many transcript entries to keep (oldest dropped first).
+
+    Raises:
+        UsageError: a bound is too small (or ``transcript_size`` is not an int >= 0).
     """
 
     def __init__(
@@ -71,6 +105,8 @@ class Connection:
         max_lines: int = 512,
         transcript_size: int = 200,
     ) -> None:
+        if type(transcript_size) is not int or transcript_size < 0:
+            raise UsageError(f"transcript_size must be an int >= 0, got {transcript_size!r}")
         self.lmtp = lmtp
         self.state = State.GREETING
         self.extensions = Extensions.empty()
@@ -78,9 +114,10 @@ class Connection:
         self.trace: Callable[[str], None] | None = None
         """Called with each redacted transcript line, when set (the drivers log through it)."""
         self._parser = ReplyParser(max_line_length=max_line_length, max_lines=max_lines)
-        # Commands whose replies are awaited, oldest first; None stands for the greeting.
-        self._pending: deque[tuple[Command | None, str | None]] = deque([(None, None)])
+        # Replies awaited, oldest first; the first one is the greeting.
+        self._pending: deque[_Awaited] = deque([_Awaited(None, "")])
         self._eof = False
+        self._eof_reported = False
         self._transaction_open = False
         self._mail: MailFrom | None = None
         self._accepted: list[str] = []
@@ -92,8 +129,13 @@ class Connection:
 
     @property
     def pending(self) -> int:
-        """How many replies are still awaited."""
-        return len(self._pending)
+        """How many replies are still awaited.
+
+        An LMTP end of message counts once per accepted recipient; while RCPT
+        replies are still outstanding, those not yet accepted are not counted.
+        """
+        lmtp_replies = max(1, len(self._accepted))
+        return sum(lmtp_replies if a.per_recipient else 1 for a in self._pending)
 
     @property
     def accepted_recipients(self) -> tuple[str, ...]:
@@ -105,7 +147,13 @@ class Connection:
         return bool(self._parser.buffered())
 
     def transcript(self) -> tuple[str, ...]:
-        """The redacted session transcript: ``C: ...`` and ``S: ...`` lines, secrets masked."""
+        """The redacted session transcript, one entry per command, reply or event.
+
+        Commands read ``C: ...``, replies ``S: ...`` (a multi-line reply is one
+        entry with its lines joined by newlines), events ``*: ...``. Credentials
+        are masked, the message body appears only as its size, and control
+        characters in server text are escaped.
+        """
         return tuple(_render(kind, item) for kind, item in self._transcript)
 
     # -- sending -------------------------------------------------------------------
@@ -113,39 +161,34 @@ class Connection:
     def send(self, command: Command) -> bytes:
         """Check ``command`` against the state and the server's extensions; return its bytes.
 
+        Nothing changes when a check fails: the command was not sent.
+
         Raises:
-            LocalProtocolError: the command is not allowed now (wrong state, or
-                it would be pipelined to a server without PIPELINING).
+            LocalProtocolError: the command is not allowed now (wrong state,
+                wrong dialect, or it would be pipelined where that is not allowed).
             ExtensionNotSupported: it needs an extension the server lacks
                 (``SMTPUTF8Required`` for internationalised addresses).
             MessageTooLarge: ``MAIL`` declares a size above the server's ``SIZE``.
         """
-        verb = command.verb
         if isinstance(command, EndOfData):
             return self._end_of_data()
-        new_state = SEND_TRANSITIONS.get((self.state, verb))
+        key = "BDAT LAST" if isinstance(command, Bdat) and command.last else command.verb
+        new_state = SEND_TRANSITIONS.get((self.state, key))
         if new_state is None:
-            self._fail_local(f"cannot send {verb} in state {self.state.name}")
-        self._check_pipelining(verb)
+            self._fail_local(f"cannot send {key} in state {self.state.name}")
+        self._check_dialect(key)
+        self._check_pipelining(key)
+        self._check_command(command)
+        wire = command.to_bytes()
+        # Every check passed: from here on, the command counts as sent.
         if isinstance(command, MailFrom):
-            self._check_mail(command)
             self._mail = command
             self._accepted = []
             self._transaction_open = False
-        elif isinstance(command, RcptTo):
-            self._check_rcpt(command)
-        elif isinstance(command, Bdat):
-            if not self.extensions.chunking:
-                raise ExtensionNotSupported("BDAT needs the CHUNKING extension, not offered")
-            if command.last:
-                new_state = State.END
-        if new_state is State.END and self.lmtp:
-            self._expect_lmtp_replies(command)
-        else:
-            self._pending.append((command, None))
+        self._expect(command, key, new_state)
         self.state = new_state
         self._record("C", command)
-        return command.to_bytes()
+        return wire
 
     def send_bdat(self, chunk: bytes, *, last: bool) -> bytes:
         """``BDAT len(chunk) [LAST]`` followed by ``chunk``, as one buffer (RFC 3030).
@@ -155,7 +198,11 @@ class Connection:
         return self.send(Bdat(len(chunk), last)) + chunk
 
     def send_data(self, chunk: bytes) -> bytes:
-        """Encode a piece of the message body (after 354): CRLF line endings, dot-stuffing."""
+        """Encode a piece of the message body (after 354): CRLF line endings, dot-stuffing.
+
+        Raises:
+            LocalProtocolError: the server has not said 354 to DATA.
+        """
         if self.state is not State.BODY:
             self._fail_local(f"cannot send message data in state {self.state.name}")
         if self._encoder is None:
@@ -165,51 +212,62 @@ class Connection:
         return self._encoder.feed(chunk)
 
     def send_body(self, message: bytes) -> bytes:
-        """Encode a whole message body and its end-of-data mark in one go (the fast path)."""
-        if self.state is not State.BODY or self._encoder is not None:
+        """Encode a whole message body and its end-of-data mark in one go (the fast path).
+
+        Raises:
+            LocalProtocolError: the server has not said 354 to DATA, or part of
+                the body already went through :meth:`send_data`.
+        """
+        if self.state is not State.BODY:
             self._fail_local(f"cannot send a message body in state {self.state.name}")
+        if self._encoder is not None:
+            self._fail_local("cannot send a whole body after send_data(); send EndOfData()")
         wire = encode_data(message)
         self._finish_body(len(message))
         return wire
 
     def _end_of_data(self) -> bytes:
-        if self.state is not State.BODY:
+        if (self.state, ".") not in SEND_TRANSITIONS:
             self._fail_local(f"cannot end the message data in state {self.state.name}")
         encoder = self._encoder or DataEncoder()
         size = self._body_bytes if self._encoder is not None else 0
-        self._encoder = None
         tail = encoder.finish()
+        self._encoder = None
         self._finish_body(size)
         return tail
 
     def _finish_body(self, size: int) -> None:
-        self._transcript.append(("C", f"<message body, {size} bytes>"))
+        self._record("C", f"<message body, {size} bytes>")
         command = EndOfData()
-        if self.lmtp:
-            self._expect_lmtp_replies(command)
-        else:
-            self._pending.append((command, None))
-        self.state = State.END
+        new_state = SEND_TRANSITIONS[(self.state, ".")]
+        self._expect(command, ".", new_state)
+        self.state = new_state
         self._record("C", command)
 
-    def _expect_lmtp_replies(self, command: Command) -> None:
-        # RFC 2033 4.2: one reply per recipient whose RCPT succeeded, in order.
-        for recipient in self._accepted or [""]:
-            self._pending.append((command, recipient or None))
+    def _expect(self, command: Command, key: str, new_state: State) -> None:
+        # RFC 2033 4.2: LMTP answers the end of a message once per accepted
+        # recipient. How many were accepted may not be known yet (pipelined
+        # RCPTs), so one entry stands for them all until it is reached.
+        per_recipient = self.lmtp and new_state is State.END
+        self._pending.append(_Awaited(command, key, per_recipient=per_recipient))
 
     def tls_established(self) -> None:
         """Tell the core the TLS handshake after STARTTLS is done.
 
         Everything learnt before TLS is forgotten (RFC 3207 4.2): the buffered
         bytes, and the extensions; the client must send EHLO again.
+
+        Raises:
+            LocalProtocolError: the server has not said 220 to STARTTLS.
         """
-        if self.state is not State.STARTTLS:
+        new_state = EVENT_TRANSITIONS.get((self.state, "tls_established()"))
+        if new_state is None:
             self._fail_local(f"TLS established in state {self.state.name}, expected STARTTLS")
         self._parser.clear()
         self.extensions = Extensions.empty()
         self.tls_active = True
-        self.state = State.CONNECTED
-        self._transcript.append(("*", "TLS established"))
+        self.state = new_state
+        self._record("*", "TLS established")
 
     def implicit_tls(self) -> None:
         """Mark the session as running inside TLS from the start (port 465, RFC 8314)."""
@@ -241,7 +299,9 @@ class Connection:
         if reply is None:
             if self._eof:
                 self.state = State.CLOSED
-                self._transcript.append(("*", "connection closed by server"))
+                if not self._eof_reported:
+                    self._eof_reported = True
+                    self._record("*", "connection closed by server")
                 return ConnectionClosed()
             return NEED_DATA
         self._record("S", reply)
@@ -253,61 +313,114 @@ class Connection:
                 self.state = State.CLOSED
                 return Response(None, reply)
             self.state = State.ERROR
-            raise RemoteProtocolError(f"unsolicited reply from the server: {reply}")
-        command, recipient = self._pending.popleft()
-        verb = "" if command is None else command.verb
-        self._on_reply(verb, command, reply)
-        return Response(command, reply, recipient)
+            raise RemoteProtocolError(f"unsolicited reply from the server: {_escape(str(reply))}")
+        awaited = self._pending.popleft()
+        if awaited.per_recipient:
+            awaited = self._one_per_recipient(awaited)
+        self._on_reply(awaited, reply)
+        return Response(awaited.command, reply, awaited.recipient)
 
-    def _on_reply(self, verb: str, command: Command | None, reply: Reply) -> None:
+    def _one_per_recipient(self, awaited: _Awaited) -> _Awaited:
+        # Reached in order, so every RCPT reply of the transaction is in. Only a
+        # message that went through whole gets per-recipient replies: after a
+        # refused MAIL or a failed BDAT chunk the server answers once.
+        recipients = self._accepted if self.state is State.END else []
+        if not recipients:
+            return _Awaited(awaited.command, awaited.key)
+        last = len(recipients) - 1
+        rest = [
+            _Awaited(awaited.command, awaited.key, recipient, final=i == last)
+            for i, recipient in enumerate(recipients)
+        ]
+        self._pending.extendleft(reversed(rest[1:]))
+        return rest[0]
+
+    def _on_reply(self, awaited: _Awaited, reply: Reply) -> None:
         code = reply.code
-        if verb == "MAIL" and 200 <= code < 300:
+        ok = 200 <= code < 300
+        key = awaited.key
+        if key == "MAIL" and ok:
             self._transaction_open = True
-        elif verb == "RCPT" and 200 <= code < 300 and isinstance(command, RcptTo):
-            self._accepted.append(command.recipient)
-        elif verb in ("EHLO", "LHLO") and 200 <= code < 300:
+        elif key == "RCPT" and ok and isinstance(awaited.command, RcptTo):
+            self._accepted.append(awaited.command.recipient)
+        elif key in ("EHLO", "LHLO") and ok:
             self.extensions = Extensions.from_ehlo(reply)
-        elif verb == "HELO" and 200 <= code < 300:
+        elif key == "HELO" and ok:
             self.extensions = Extensions.from_helo(reply)
-        if self._pending and verb in (".", "BDAT") and self._pending[0][0] is command:
-            return  # LMTP: more per-recipient replies to this end-of-data are coming
-        new_state = reply_transition(
-            self.state, verb, code, transaction_open=self._transaction_open
+        if not awaited.final:
+            return  # LMTP: more per-recipient replies to this end of message are coming
+        self.state = reply_transition(
+            self.state, key, code, transaction_open=self._transaction_open
         )
-        if new_state is not self.state and new_state in (State.READY, State.CONNECTED):
+        if self.state not in _TRANSACTION_STATES:
             self._transaction_open = False
-        if verb in ("RSET", ".") or (verb == "BDAT" and self.state is State.END):
-            self._transaction_open = False
-        self.state = new_state
 
     # -- checks --------------------------------------------------------------------
 
-    def _check_pipelining(self, verb: str) -> None:
+    def _check_dialect(self, key: str) -> None:
+        # RFC 2033 4.1: an LMTP session opens with LHLO, and an LMTP server refuses EHLO/HELO.
+        if self.lmtp and key in ("EHLO", "HELO"):
+            self._fail_local(f"cannot send {key} in an LMTP session: use LHLO (RFC 2033 4.1)")
+        if not self.lmtp and key == "LHLO":
+            self._fail_local(
+                "cannot send LHLO in an SMTP session: use EHLO (or Connection(lmtp=True))"
+            )
+
+    def _check_pipelining(self, key: str) -> None:
         if not self._pending:
             return
         pipelining = self.extensions.pipelining or self.lmtp
         if not pipelining:
-            self._fail_local(f"cannot send {verb} before the previous reply: no PIPELINING")
-        last = self._pending[-1][0]
-        if last is None or last.verb in GROUP_ENDING or last.verb not in _PIPELINABLE_AFTER:
-            self._fail_local(f"cannot pipeline {verb} after {last.verb if last else 'greeting'}")
+            self._fail_local(f"cannot send {key} before the previous reply: no PIPELINING")
+        last = self._pending[-1].key
+        if last in GROUP_ENDING or last not in PIPELINABLE_AFTER:
+            self._fail_local(f"cannot pipeline {key} after {last or 'the greeting'}")
+
+    def _check_command(self, command: Command) -> None:
+        ext = self.extensions
+        verb = command.verb
+        if isinstance(command, MailFrom):
+            self._check_mail(command)
+        elif isinstance(command, RcptTo):
+            self._check_rcpt(command)
+        elif isinstance(command, Bdat):
+            if not ext.chunking:
+                raise ExtensionNotSupported("BDAT needs the CHUNKING extension, not offered")
+        elif verb == "DATA":
+            if self._mail is not None and self._mail.body == "BINARYMIME":
+                self._fail_local(
+                    "a BODY=BINARYMIME message must go with BDAT, not DATA (RFC 3030 3)"
+                )
+        elif verb == "STARTTLS":
+            if self.tls_active:
+                self._fail_local("cannot send STARTTLS: TLS is already active (RFC 3207 4.2)")
+            if not ext.starttls:
+                raise ExtensionNotSupported("STARTTLS needs the STARTTLS extension, not offered")
+        elif verb == "AUTH" and not (ext.auth or ext.has("AUTH")):
+            raise ExtensionNotSupported("AUTH needs the AUTH extension, not offered (RFC 4954)")
 
     def _check_mail(self, command: MailFrom) -> None:
         ext = self.extensions
         limit = ext.size
-        if command.size is not None and limit and command.size > limit:
-            raise MessageTooLarge(
-                f"message is {command.size} bytes; the server accepts at most {limit} (SIZE)"
-            )
+        if command.size is not None:
+            if not ext.has("SIZE"):
+                raise ExtensionNotSupported("SIZE= needs the SIZE extension, not offered")
+            if limit and command.size > limit:
+                raise MessageTooLarge(
+                    f"message is {command.size} bytes; the server accepts at most {limit} (SIZE)"
+                )
         if command.smtputf8 and not ext.smtputf8:
             raise SMTPUTF8Required(
-                f"sender {command.sender!r} needs SMTPUTF8, which the server does not offer"
+                "MAIL asks for SMTPUTF8 (internationalised addresses), "
+                "which the server does not offer"
             )
+        if command.body == "7BIT" and not (ext.eightbitmime or ext.binarymime):
+            raise ExtensionNotSupported("BODY=7BIT needs the 8BITMIME extension, not offered")
         if command.body == "8BITMIME" and not ext.eightbitmime:
             raise ExtensionNotSupported("BODY=8BITMIME needs the 8BITMIME extension, not offered")
         if command.body == "BINARYMIME" and not (ext.binarymime and ext.chunking):
             raise ExtensionNotSupported("BODY=BINARYMIME needs BINARYMIME and CHUNKING")
-        if (command.ret or command.envid) and not ext.dsn:
+        if (command.ret is not None or command.envid is not None) and not ext.dsn:
             raise ExtensionNotSupported("RET/ENVID need the DSN extension, not offered")
         if command.requiretls and not (ext.requiretls and self.tls_active):
             raise ExtensionNotSupported(
@@ -315,7 +428,7 @@ class Connection:
             )
 
     def _check_rcpt(self, command: RcptTo) -> None:
-        if (command.notify or command.orcpt) and not self.extensions.dsn:
+        if (command.notify is not None or command.orcpt is not None) and not self.extensions.dsn:
             raise ExtensionNotSupported("NOTIFY/ORCPT need the DSN extension, not offered")
         if command.needs_smtputf8 and not (self._mail and self._mail.smtputf8):
             raise SMTPUTF8Required(
@@ -333,14 +446,18 @@ class Connection:
     def __repr__(self) -> str:
         return (
             f"<Connection [{self.state.name}{' TLS' if self.tls_active else ''}"
-            f"{' LMTP' if self.lmtp else ''} | pending: {len(self._pending)}]>"
+            f"{' LMTP' if self.lmtp else ''} | pending: {self.pending}]>"
         )
+
+
+def _escape(text: str) -> str:
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _render(kind: str, item: object) -> str:
     if isinstance(item, Reply):
         return "\n".join(
-            f"S: {item.code}{'-' if i < len(item.lines) - 1 else ' '}{line}"
+            f"S: {item.code}{'-' if i < len(item.lines) - 1 else ' '}{_escape(line)}"
             for i, line in enumerate(item.lines)
         )
     if isinstance(item, str):

@@ -394,7 +394,12 @@ class RcptTo:
         check_argument(self.recipient, name="recipient")
         path = _wire_path(parse_mailbox(self.recipient))
         if self.notify is not None:
-            allowed = {"NEVER", "SUCCESS", "FAILURE", "DELAY"}
+            if not isinstance(self.notify, (tuple, list)):
+                raise InvalidArgument(
+                    f"notify must be a tuple of values, got {type(self.notify).__name__}"
+                )
+            object.__setattr__(self, "notify", tuple(self.notify))
+            allowed = ("NEVER", "SUCCESS", "FAILURE", "DELAY")
             if not self.notify or any(n not in allowed for n in self.notify):
                 raise InvalidArgument(
                     f"notify must hold NEVER, SUCCESS, FAILURE or DELAY, got {self.notify!r}"

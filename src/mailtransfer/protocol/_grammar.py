@@ -20,6 +20,7 @@ argument would let a caller's data end the command line and start another
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import NoReturn
@@ -281,6 +282,9 @@ class Mailbox:
 def parse_mailbox(address: str) -> Mailbox:
     """Parse a bare RFC 5321 ``Mailbox`` (``local@domain``, no angle brackets).
 
+    Results are cached: bulk senders parse the same addresses over and over,
+    and a :class:`Mailbox` is immutable. Failures are not cached.
+
     The local part is a Dot-string or a Quoted-string, non-ASCII allowed as in
     RFC 6531; the domain is a domain name or an address literal
     (``[192.0.2.1]``, ``[IPv6:2001:db8::1]``, ``[tag:content]``).
@@ -297,6 +301,11 @@ def parse_mailbox(address: str) -> Mailbox:
     """
     if not isinstance(address, str):
         raise InvalidAddress(f"address must be str, but got {type(address).__name__}")
+    return _parse_mailbox(address)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_mailbox(address: str) -> Mailbox:
     if address == "":
         raise InvalidAddress("address is empty (the null sender is for parse_reverse_path)")
     _refuse_controls(address, "address", InvalidAddress)

@@ -210,9 +210,7 @@ def render_state_diagram() -> str:
             add(source, after, name)
         groups: dict[State, list[str]] = {}
         for sample, code in _SAMPLE_CODES.items():
-            target = reply_transition(
-                after, verb, code, transaction_open=after in _IN_TRANSACTION
-            )
+            target = reply_transition(after, verb, code, transaction_open=after in _IN_TRANSACTION)
             groups.setdefault(target, []).append(sample)
         for target, samples in groups.items():
             if target is not after:
@@ -228,10 +226,8 @@ def render_state_diagram() -> str:
         for (source, target), labels in edges.items()
     ]
     lines.append(f"    {_node(State.CLOSED)} --> [*]")
-    lines.append(f"    note right of {_node(State.CLOSED)}: from any state on a 421 reply or EOF")
-    lines.append(
-        f"    note right of {_node(State.ERROR)}: from any state on a malformed or unsolicited reply"
-    )
+    lines.append(f"    note right of {_node(State.CLOSED)}: from any state on 421 or EOF")
+    lines.append(f"    note right of {_node(State.ERROR)}: from any state on a bad reply")
     lines.append("```")
     return "\n".join(lines) + "\n"
 

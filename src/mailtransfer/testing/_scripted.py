@@ -453,6 +453,10 @@ class ScriptedServer:
 
     async def _shutdown(self) -> None:
         assert self._server is not None
+        # A few loop turns first, so connections the kernel has already completed (a client
+        # that connected and left just before the test ended) are accepted and served.
+        for _ in range(5):
+            await asyncio.sleep(0)
         self._server.close()
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=self._shutdown_timeout)

@@ -1,0 +1,706 @@
+#!/usr/bin/env python3
+"""Messages per second and peak memory: mailtransfer against smtp-source, aiosmtplib and smtplib.
+
+Every contender sends the same 2 KB message N times to one ``smtp-sink``
+(Postfix's discarding SMTP server, pinned to CPU 0) from its own process
+(pinned to CPU 1), after an untimed warm-up; each configuration runs several
+times, interleaved, and the table shows medians and ratios to ``smtp-source``
+measured in the same runs. The sink's own ``-c`` counter checks that every
+message arrived. See docs/performance.md for the method and results.
+
+Usage::
+
+    python benchmarks/bench_send.py            # full run, about 8 minutes
+    python benchmarks/bench_send.py --quick    # CI smoke run, under a minute
+    python benchmarks/bench_send.py --profile  # cProfile of AsyncMailer at 16 connections
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _sink import (  # noqa: E402
+    RECIPIENT,
+    SENDER,
+    Sink,
+    cpu_plan,
+    find_tool,
+    make_big_message,
+    make_message,
+    run_child,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+HOSTNAME = "bench.example"
+
+# -- the contenders, each run in a child process ------------------------------------------------
+# A child gets (port, message path, count, concurrency, warm-up count), warms up untimed, sends
+# ``count`` messages and prints one JSON line: seconds, client CPU seconds, successes, failures.
+
+
+def _timed() -> Callable[[], tuple[float, float]]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    return lambda: (time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def _mailer_options(port: int, concurrency: int) -> dict[str, Any]:
+    from mailtransfer import NoTLS, PoolLimits, RetryPolicy
+
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "tls": NoTLS(),
+        "limits": PoolLimits(max_connections=concurrency),
+        "retry": RetryPolicy.none(),
+        "local_hostname": HOSTNAME,
+    }
+
+
+def _outcomes(results: list[Any]) -> tuple[int, int]:
+    from mailtransfer import SendResult
+
+    ok = sum(1 for r in results if isinstance(r, SendResult) and r.accepted and not r.refused)
+    return ok, len(results) - ok
+
+
+def child_mt_async(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:
+    """AsyncMailer.send_many with raw bytes and an envelope."""
+    from mailtransfer import AsyncMailer
+
+    item = {"message": body, "sender": SENDER, "recipients": [RECIPIENT]}
+
+    async def main() -> dict[str, Any]:
+        async with AsyncMailer(**_mailer_options(port, conc)) as mailer:
+            warmed = _outcomes(await mailer.send_many([item] * warm))
+            stop = _timed()
+            results = await mailer.send_many([item] * n)
+            seconds, cpu = stop()
+        return _report(seconds, cpu, _outcomes(results), warmed)
+
+    return asyncio.run(main())
+
+
+def child_mt_async_email(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:
+    """AsyncMailer.send_many with EmailMessage objects (envelope from the headers)."""
+    from mailtransfer import AsyncMailer
+
+    message = _email_message(body)
+
+    async def main() -> dict[str, Any]:
+        async with AsyncMailer(**_mailer_options(port, conc)) as mailer:
+            warmed = _outcomes(await mailer.send_many([message] * warm))
+            stop = _timed()
+            results = await mailer.send_many([message] * n)
+            seconds, cpu = stop()
+        return _report(seconds, cpu, _outcomes(results), warmed)
+
+    return asyncio.run(main())
+
+
+def child_mt_conn_async(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:
+    """``conc`` AsyncConnection objects, each sending its share with ``send()``: no mailer, no pool."""
+    from mailtransfer import AsyncConnection, NoTLS
+    from mailtransfer.errors import MailTransferError
+
+    async def share(conn: Any, count: int, tally: list[int]) -> None:
+        for _ in range(count):
+            try:
+                result = await conn.send(body, sender=SENDER, recipients=[RECIPIENT])
+            except MailTransferError:
+                tally[1] += 1
+            else:
+                tally[0 if result.accepted and not result.refused else 1] += 1
+
+    async def main() -> dict[str, Any]:
+        conns = [
+            AsyncConnection("127.0.0.1", port, tls=NoTLS(), local_hostname=HOSTNAME)
+            for _ in range(conc)
+        ]
+        await asyncio.gather(*(c.open() for c in conns))
+        warmed = [0, 0]
+        await asyncio.gather(*(share(c, k, warmed) for c, k in zip(conns, _split(warm, conc))))
+        tally = [0, 0]
+        stop = _timed()
+        await asyncio.gather(*(share(c, k, tally) for c, k in zip(conns, _split(n, conc))))
+        seconds, cpu = stop()
+        await asyncio.gather(*(c.quit() for c in conns))
+        return _report(seconds, cpu, (tally[0], tally[1]), (warmed[0], warmed[1]))
+
+    return asyncio.run(main())
+
+
+def child_mt_sync(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:
+    """Mailer.send_many (a thread pool over the connection pool) with raw bytes."""
+    from mailtransfer import Mailer
+
+    item = {"message": body, "sender": SENDER, "recipients": [RECIPIENT]}
+    with Mailer(**_mailer_options(port, conc)) as mailer:
+        warmed = _outcomes(mailer.send_many([item] * warm))
+        stop = _timed()
+        results = mailer.send_many([item] * n)
+        seconds, cpu = stop()
+    return _report(seconds, cpu, _outcomes(results), warmed)
+
+
+def _aiosmtplib(port: int, n: int, conc: int, warm: int, send: Any) -> dict[str, Any]:
+    """``conc`` long-lived aiosmtplib clients, each sending its share in turn."""
+    import aiosmtplib
+
+    async def share(client: Any, count: int, tally: list[int]) -> None:
+        for _ in range(count):
+            try:
+                errors, _ = await send(client)
+            except aiosmtplib.SMTPException:
+                tally[1] += 1
+            else:
+                tally[0 if not errors else 1] += 1
+
+    async def main() -> dict[str, Any]:
+        clients = [
+            aiosmtplib.SMTP(
+                hostname="127.0.0.1",
+                port=port,
+                use_tls=False,
+                start_tls=False,
+                local_hostname=HOSTNAME,
+            )
+            for _ in range(conc)
+        ]
+        await asyncio.gather(*(c.connect() for c in clients))
+        warmed = [0, 0]
+        await asyncio.gather(*(share(c, k, warmed) for c, k in zip(clients, _split(warm, conc))))
+        tally = [0, 0]
+        stop = _timed()
+        await asyncio.gather(*(share(c, k, tally) for c, k in zip(clients, _split(n, conc))))
+        seconds, cpu = stop()
+        await asyncio.gather(*(c.quit() for c in clients))
+        return _report(seconds, cpu, (tally[0], tally[1]), (warmed[0], warmed[1]))
+
+    return asyncio.run(main())
+
+
+def child_aio_sendmail(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:
+    """aiosmtplib ``sendmail`` with the raw bytes."""
+    return _aiosmtplib(port, n, conc, warm, lambda c: c.sendmail(SENDER, [RECIPIENT], body))
+
+
+def child_aio_send_message(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:
+    """aiosmtplib ``send_message`` with an EmailMessage."""
+    message = _email_message(body)
+    return _aiosmtplib(port, n, conc, warm, lambda c: c.send_message(message))
+
+
+def child_smtplib(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:
+    """smtplib: ``conc`` reused connections, one per thread when more than one."""
+    import smtplib
+    from concurrent.futures import ThreadPoolExecutor
+
+    def share(client: smtplib.SMTP, count: int) -> tuple[int, int]:
+        ok = failed = 0
+        for _ in range(count):
+            try:
+                refused = client.sendmail(SENDER, [RECIPIENT], body)
+            except smtplib.SMTPException:
+                failed += 1
+            else:
+                ok, failed = (ok + 1, failed) if not refused else (ok, failed + 1)
+        return ok, failed
+
+    clients = [smtplib.SMTP("127.0.0.1", port, local_hostname=HOSTNAME) for _ in range(conc)]
+    with ThreadPoolExecutor(max_workers=conc) as pool:
+        warmed = list(pool.map(share, clients, _split(warm, conc)))
+        stop = _timed()
+        tallies = list(pool.map(share, clients, _split(n, conc)))
+        seconds, cpu = stop()
+    for client in clients:
+        client.quit()
+    return _report(seconds, cpu, _sum(tallies), _sum(warmed))
+
+
+def child_mt_file(port: int, path: str, n: int, conc: int, warm: int) -> dict[str, Any]:
+    """SyncConnection.send with an open binary file as the body (streamed in chunks)."""
+    from mailtransfer import NoTLS, SyncConnection
+
+    with SyncConnection("127.0.0.1", port, tls=NoTLS(), local_hostname=HOSTNAME) as conn:
+        stop = _timed()
+        with open(path, "rb") as body:
+            result = conn.send(body, sender=SENDER, recipients=[RECIPIENT])
+        seconds, cpu = stop()
+    return _report(seconds, cpu, (1, 0) if result.accepted else (0, 1), (0, 0))
+
+
+def child_smtplib_file(port: int, path: str, n: int, conc: int, warm: int) -> dict[str, Any]:
+    """smtplib.sendmail with the file read into memory (smtplib takes only str or bytes)."""
+    import smtplib
+
+    with smtplib.SMTP("127.0.0.1", port, local_hostname=HOSTNAME) as client:
+        stop = _timed()
+        with open(path, "rb") as f:
+            refused = client.sendmail(SENDER, [RECIPIENT], f.read())
+        seconds, cpu = stop()
+    return _report(seconds, cpu, (0, 1) if refused else (1, 0), (0, 0))
+
+
+def child_idle_mt(port: int, path: str, n: int, conc: int, warm: int) -> dict[str, Any]:
+    """Import mailtransfer and open one connection: the memory floor for mt_file."""
+    from mailtransfer import NoTLS, SyncConnection
+
+    with SyncConnection("127.0.0.1", port, tls=NoTLS(), local_hostname=HOSTNAME):
+        pass
+    return _report(0.0, 0.0, (0, 0), (0, 0))
+
+
+CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
+    "mt_async": child_mt_async,
+    "mt_async_email": child_mt_async_email,
+    "mt_sync": child_mt_sync,
+    "mt_conn_async": child_mt_conn_async,
+    "aio_sendmail": child_aio_sendmail,
+    "aio_send_message": child_aio_send_message,
+    "smtplib": child_smtplib,
+    "mt_file": child_mt_file,
+    "smtplib_file": child_smtplib_file,
+    "idle_mt": child_idle_mt,
+}
+FILE_CHILDREN = {"mt_file", "smtplib_file", "idle_mt"}
+
+
+def _email_message(body: bytes) -> Any:
+    import email
+    import email.policy
+
+    return email.message_from_bytes(body, policy=email.policy.default)
+
+
+def _split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def _sum(tallies: list[tuple[int, int]]) -> tuple[int, int]:
+    return sum(t[0] for t in tallies), sum(t[1] for t in tallies)
+
+
+def _report(
+    seconds: float, cpu: float, outcome: tuple[int, int], warmed: tuple[int, int]
+) -> dict[str, Any]:
+    return {
+        "seconds": seconds,
+        "cpu": cpu,
+        "ok": outcome[0],
+        "failed": outcome[1],
+        "warm_ok": warmed[0],
+        "warm_failed": warmed[1],
+    }
+
+
+def child_main(args: argparse.Namespace) -> None:
+    """Entry point of a child process: run one contender and print its JSON report."""
+    func = CHILDREN[args.child]
+    payload: Any = args.message if args.child in FILE_CHILDREN else Path(args.message).read_bytes()
+    if args.profile_out:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        report = profiler.runcall(func, args.port, payload, args.count, args.conc, args.warm)
+        profiler.dump_stats(args.profile_out)
+    else:
+        report = func(args.port, payload, args.count, args.conc, args.warm)
+    print(json.dumps(report))
+
+
+# -- the parent: plan, run, check, report -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Contender:
+    """One configuration in the table."""
+
+    label: str
+    kind: str
+    conc: int
+
+
+@dataclass(slots=True)
+class Samples:
+    """What the runs of one contender measured."""
+
+    rates: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
+    sink_us: list[float] = field(default_factory=list)
+    rss_kb: list[int] = field(default_factory=list)
+    sent: int = 0
+    accepted: int = 0
+    failed: int = 0
+
+
+CONCURRENCIES = (1, 4, 16)
+SMTP_SOURCE = "smtp-source"
+
+
+def contenders() -> list[Contender]:
+    """Every configuration of the throughput table, in table order."""
+    plan = [Contender(SMTP_SOURCE, "smtp_source", c) for c in CONCURRENCIES]
+    plan += [Contender("mailtransfer AsyncMailer, bytes", "mt_async", c) for c in CONCURRENCIES]
+    plan += [Contender("mailtransfer Mailer (threads), bytes", "mt_sync", c) for c in (1, 4, 16)]
+    plan += [Contender("aiosmtplib sendmail, bytes", "aio_sendmail", c) for c in CONCURRENCIES]
+    plan.append(Contender("mailtransfer AsyncConnection.send, no pool", "mt_conn_async", 16))
+    plan.append(Contender("mailtransfer AsyncMailer, EmailMessage", "mt_async_email", 16))
+    plan.append(Contender("aiosmtplib send_message, EmailMessage", "aio_send_message", 16))
+    plan.append(Contender("smtplib, one reused connection", "smtplib", 1))
+    plan.append(Contender("smtplib, 16 threads x own connection", "smtplib", 16))
+    return plan
+
+
+class Bench:
+    """Runs contenders against one sink and checks the sink's count after each run."""
+
+    def __init__(self, workdir: Path, *, count: int, warm: int) -> None:
+        self.workdir = workdir
+        self.count = count
+        self.warm = warm
+        sink_pin, self.client_pin = cpu_plan()
+        self.sink = Sink(workdir, sink_pin)
+        self.message = workdir / "message.eml"
+        self.message.write_bytes(make_message(2048))
+        extra = os.environ.get("PYTHONPATH", "")
+        self.env = dict(
+            os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"), extra]))
+        )
+
+    def python_child(
+        self, kind: str, conc: int, count: int, warm: int, message: Path, profile: str = ""
+    ) -> list[str]:
+        """The command line that runs one contender in a pinned child process."""
+        command = [*self.client_pin, sys.executable, str(Path(__file__).resolve())]
+        command += ["--child", kind, "--port", str(self.sink.port), "--message", str(message)]
+        command += ["--count", str(count), "--conc", str(conc), "--warm", str(warm)]
+        return command + (["--profile-out", profile] if profile else [])
+
+    def smtp_source(self, conc: int, count: int) -> list[str]:
+        """smtp-source reusing each session (-d), sending the same message file (-F)."""
+        return [
+            *self.client_pin,
+            find_tool("smtp-source"),
+            "-d",
+            *("-s", str(conc), "-m", str(count), "-F", str(self.message)),
+            *("-f", SENDER, "-t", RECIPIENT, "-M", HOSTNAME),
+            f"127.0.0.1:{self.sink.port}",
+        ]
+
+    def run(self, contender: Contender, samples: Samples) -> None:
+        """One timed run of one contender; the sink must have accepted every message."""
+        before = self.sink.accepted()
+        sink_cpu = self.sink.cpu_seconds()
+        if contender.kind == "smtp_source":
+            child = run_child(self.smtp_source(contender.conc, self.count), env=None, timeout=600)
+            # smtp-source exits non-zero on any failure (run_child raises then).
+            seconds, cpu, failed, sent = child.wall_seconds, child.cpu_seconds, 0, self.count
+        else:
+            command = self.python_child(
+                contender.kind, contender.conc, self.count, self.warm, self.message
+            )
+            child = run_child(command, env=self.env, timeout=600)
+            report = json.loads(child.stdout.strip().splitlines()[-1])
+            seconds, cpu = report["seconds"], report["cpu"]
+            failed = report["failed"] + report["warm_failed"]
+            sent = self.count + self.warm
+            if report["ok"] + report["failed"] != self.count:
+                raise RuntimeError(f"{contender.label}: reported {report} for {self.count}")
+        accepted = self.sink.settle(before + sent) - before
+        sink_cpu = self.sink.cpu_seconds() - sink_cpu
+        samples.rates.append(self.count / seconds)
+        samples.cpu_us.append(cpu / self.count * 1e6)
+        samples.sink_us.append(sink_cpu / max(accepted, 1) * 1e6)
+        samples.rss_kb.append(child.max_rss_kb)
+        samples.sent += sent
+        samples.accepted += accepted
+        samples.failed += failed
+
+    def big(self, kind: str, path: Path) -> tuple[float, int, bool]:
+        """One large-message send: seconds, peak RSS in KB, and whether the sink got it."""
+        before = self.sink.accepted()
+        command = self.python_child(kind, 1, 1, 0, path)
+        child = run_child(command, env=self.env, timeout=600)
+        report = json.loads(child.stdout.strip().splitlines()[-1])
+        arrived = kind == "idle_mt" or self.sink.settle(before + 1, timeout=30) == before + 1
+        return report["seconds"], child.max_rss_kb, arrived and report["failed"] == 0
+
+
+def _ratio(samples: dict[Contender, Samples], a: Contender, b: Contender) -> float:
+    """Median over runs of a's rate / b's rate in the same run."""
+    return statistics.median(x / y for x, y in zip(samples[a].rates, samples[b].rates))
+
+
+def _machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    postfix = subprocess.run(
+        ["postconf", "-d", "-h", "mail_version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    try:
+        import aiosmtplib
+
+        aio = aiosmtplib.__version__
+    except ImportError:
+        aio = "not installed"
+    return (
+        f"{datetime.date.today().isoformat()}, {platform.system()} {platform.release()},"
+        f" {cpu}, {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable),"
+        f" Python {platform.python_version()}, smtp-sink/smtp-source from Postfix"
+        f" {postfix or '?'}, aiosmtplib {aio}"
+    )
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    """The whole benchmark: every contender, several interleaved runs, then the large message."""
+    count = _round16(args.count or (960 if args.quick else 10_000))
+    runs = args.runs or (3 if args.quick else 5)
+    big_mb = args.big_mb or (10 if args.quick else 100)
+    warm = 160 if args.quick else 480
+    plan = contenders()
+    if args.only:
+        kinds = set(args.only.split(",")) | {"smtp_source"}
+        plan = [c for c in plan if c.kind in kinds]
+    samples = {c: Samples() for c in plan}
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="mt-bench-") as tmp:
+        bench = Bench(Path(tmp), count=count, warm=warm)
+        bench.sink.start()
+        try:
+            # Untimed: warm the sink, the loopback path and the page cache.
+            run_child(bench.smtp_source(16, 500), env=None, timeout=120)
+            for run in range(runs):
+                order = plan[run % len(plan) :] + plan[: run % len(plan)]
+                for contender in order:
+                    bench.run(contender, samples[contender])
+                    rate = samples[contender].rates[-1]
+                    _progress(
+                        f"run {run + 1}/{runs} {contender.label} @{contender.conc}: {rate:,.0f}/s"
+                    )
+            big = _big_messages(bench, big_mb, 1 if args.quick else 3)
+        finally:
+            bench.sink.stop()
+    lines = _table(plan, samples, count, runs)
+    lines += _targets(plan, samples)
+    lines += _big_table(big, big_mb)
+    lines += ["", f"Machine: {_machine()}.", f"Took {time.monotonic() - started:.0f} s."]
+    print("\n".join(lines))
+    if args.json:
+        raw = {f"{c.label} @{c.conc}": vars_of(samples[c]) for c in plan}
+        Path(args.json).write_text(json.dumps({"count": count, "runs": runs, "samples": raw}))
+    lost = [c for c in plan if samples[c].accepted != samples[c].sent or samples[c].failed]
+    big_lost = [kind for kind, (_, _, ok) in big.items() if not ok]
+    return 1 if lost or big_lost else 0
+
+
+def vars_of(samples: Samples) -> dict[str, Any]:
+    """The samples as a JSON-able dict."""
+    return {name: getattr(samples, name) for name in Samples.__dataclass_fields__}
+
+
+def _round16(n: int) -> int:
+    # Every concurrency (1, 4, 16) then gets an equal share.
+    return max(16, (n + 15) // 16 * 16)
+
+
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _big_messages(bench: Bench, size_mb: int, runs: int) -> dict[str, tuple[float, int, bool]]:
+    path = bench.workdir / "big.eml"
+    size = make_big_message(path, size_mb * 1_000_000)
+    found: dict[str, tuple[float, int, bool]] = {}
+    for kind in ("idle_mt", "mt_file", "smtplib_file"):
+        results = [bench.big(kind, path) for _ in range(runs)]
+        seconds = statistics.median(r[0] for r in results)
+        found[kind] = (
+            size / seconds / 1e6 if seconds else 0.0,
+            max(r[1] for r in results),
+            all(r[2] for r in results),
+        )
+        _progress(f"{kind}: {found[kind][0]:.0f} MB/s, peak RSS {found[kind][1] / 1024:.0f} MB")
+    path.unlink()
+    return found
+
+
+def _table(
+    plan: list[Contender], samples: dict[Contender, Samples], count: int, runs: int
+) -> list[str]:
+    refs = {c.conc: c for c in plan if c.kind == "smtp_source"}
+    lines = [
+        f"Each row: {runs} runs of {count:,} messages of 2,048 bytes; median (min-max).",
+        "",
+        "| contender | conn. | messages/s | vs smtp-source | client CPU us/msg"
+        " | sink load | peak RSS MB | sink accepted / sent | failures |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for c in plan:
+        s = samples[c]
+        ref = refs.get(c.conc)
+        ratio = f"{_ratio(samples, c, ref):.2f}x" if ref is not None else "-"
+        rate = statistics.median(s.rates)
+        # Sink CPU per message times the rate: near 100% means the sink, not the client, set it.
+        load = rate * statistics.median(s.sink_us) / 1e6
+        lines.append(
+            f"| {c.label} | {c.conc} | {rate:,.0f} ({min(s.rates):,.0f}-{max(s.rates):,.0f})"
+            f" | {ratio} | {statistics.median(s.cpu_us):.0f} | {load:.0%}"
+            f" | {max(s.rss_kb) / 1024:.0f} | {s.accepted:,} / {s.sent:,} | {s.failed} |"
+        )
+    return lines
+
+
+TARGETS = (
+    ("AsyncMailer at 16 >= smtp-source at 16", ("mt_async", 16), ("smtp_source", 16), 1.0),
+    (
+        "AsyncMailer at 16 >= 3x aiosmtplib sendmail at 16",
+        ("mt_async", 16),
+        ("aio_sendmail", 16),
+        3.0,
+    ),
+    (
+        "Mailer.send_many at 16 >= 2x aiosmtplib sendmail at 16",
+        ("mt_sync", 16),
+        ("aio_sendmail", 16),
+        2.0,
+    ),
+    (
+        "AsyncMailer EmailMessage at 16 >= 2x aiosmtplib send_message at 16",
+        ("mt_async_email", 16),
+        ("aio_send_message", 16),
+        2.0,
+    ),
+)
+
+
+def _targets(plan: list[Contender], samples: dict[Contender, Samples]) -> list[str]:
+    by_key = {(c.kind, c.conc): c for c in plan}
+    lines = ["", "| target | measured ratio (median of same-run ratios) | met |", "|---|--:|---|"]
+    for text, a, b, goal in TARGETS:
+        if a in by_key and b in by_key:
+            ratio = _ratio(samples, by_key[a], by_key[b])
+            lines.append(f"| {text} | {ratio:.2f}x | {'yes' if ratio >= goal else 'no'} |")
+    return lines
+
+
+def _big_table(big: dict[str, tuple[float, int, bool]], size_mb: int) -> list[str]:
+    labels = {
+        "idle_mt": "Python + mailtransfer imported, one open connection (floor)",
+        "mt_file": "mailtransfer SyncConnection.send(open(path, 'rb'))",
+        "smtplib_file": "smtplib sendmail(f.read())",
+    }
+    lines = [
+        "",
+        f"One {size_mb} MB message:",
+        "",
+        "| sender | MB/s | peak RSS MB | arrived |",
+        "|---|--:|--:|---|",
+    ]
+    for kind, (speed, rss, ok) in big.items():
+        shown = "-" if kind == "idle_mt" else f"{speed:.0f}"
+        lines.append(f"| {labels[kind]} | {shown} | {rss / 1024:.0f} | {'yes' if ok else 'NO'} |")
+    return lines
+
+
+def run_profile(args: argparse.Namespace) -> int:
+    """cProfile AsyncMailer.send_many at 16 connections; print per-message costs."""
+    import pstats
+
+    count = _round16(args.count or 20_000)
+    with tempfile.TemporaryDirectory(prefix="mt-profile-") as tmp:
+        bench = Bench(Path(tmp), count=count, warm=480)
+        bench.sink.start()
+        try:
+            plain = json.loads(
+                run_child(
+                    bench.python_child("mt_async", 16, count, 480, bench.message),
+                    env=bench.env,
+                    timeout=600,
+                ).stdout.splitlines()[-1]
+            )
+            out = str(Path(tmp) / "profile.pstats")
+            profiled = json.loads(
+                run_child(
+                    bench.python_child("mt_async", 16, count, 480, bench.message, profile=out),
+                    env=bench.env,
+                    timeout=600,
+                ).stdout.splitlines()[-1]
+            )
+            stats = pstats.Stats(out)
+        finally:
+            bench.sink.stop()
+        if args.json:
+            stats.dump_stats(args.json)
+    real = plain["cpu"] / count * 1e6
+    under = profiled["cpu"] / count * 1e6
+    print(f"AsyncMailer.send_many, 16 connections, {count:,} messages (after warm-up).")
+    print(f"Without profiler: {count / plain['seconds']:,.0f} msg/s, {real:.0f} us CPU/msg.")
+    print(f"Under cProfile: {under:.0f} us CPU/msg; scale profile times by {real / under:.2f}.")
+    print("Times below include the untimed warm-up; per message = time / (count + warm-up).")
+    per = 1e6 / (count + 480)
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
+    print("\n| function | calls/msg | own us/msg | incl. us/msg |\n|---|--:|--:|--:|")
+    for (filename, line, name), (_, calls, tottime, cumtime, _) in rows[:30]:
+        where = _short(filename)
+        print(
+            f"| {where}:{line} {name} | {calls / (count + 480):.1f}"
+            f" | {tottime * per:.1f} | {cumtime * per:.1f} |"
+        )
+    return 0
+
+
+def _short(filename: str) -> str:
+    for marker in ("/src/mailtransfer/", "/lib/python3"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
+
+
+def main() -> int:
+    """Parse the arguments; run a child, the profile, or the whole benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="small CI run (under a minute)")
+    parser.add_argument("--count", type=int, help="messages per timed run")
+    parser.add_argument("--runs", type=int, help="timed runs of every contender")
+    parser.add_argument("--big-mb", type=int, help="size of the large message, in MB")
+    parser.add_argument("--only", help="comma-separated contender kinds to run (e.g. mt_async)")
+    parser.add_argument("--profile", action="store_true", help="profile AsyncMailer at 16")
+    parser.add_argument("--json", help="also write the raw samples to this file")
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--message", help=argparse.SUPPRESS)
+    parser.add_argument("--conc", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--warm", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--profile-out", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_main(args)
+        return 0
+    if args.profile:
+        return run_profile(args)
+    return run_benchmark(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,323 @@
+"""Property tests for mailtransfer.message: injection, envelope agreement, serialisation."""
+
+from __future__ import annotations
+
+import email.policy
+import os
+from collections import Counter
+from datetime import datetime, timezone
+from email.message import EmailMessage, Message
+from email.parser import BytesParser, Parser
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from mailtransfer.errors import UsageError
+from mailtransfer.message import Attachment, Envelope, build_message, downgrade, prepare
+
+SETTINGS = settings(
+    max_examples=int(os.environ.get("MT_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+# Pieces that attack headers: line breaks of every kind, folding whitespace,
+# an injected field, an encoded word hiding CRLF, and ordinary text.
+_ATTACKS = st.sampled_from(
+    [
+        "\r",
+        "\n",
+        "\r\n",
+        "\x00",
+        " ",
+        "\t",
+        "\r\n ",
+        "\n\t",
+        "\r\n\r\n",
+        ":",
+        "Bcc: victim@evil.example",
+        "\r\nBcc: victim@evil.example",
+        "=?utf-8?q?a=0D=0ABcc:_v@evil.example?=",
+        "\u2028",
+        "\x85",
+        "\x0b",
+        '"',
+        "<x@evil.example>",
+        ",",
+    ]
+)
+HEADER_TEXT = st.lists(st.one_of(_ATTACKS, st.text(min_size=1, max_size=12)), max_size=12).map(
+    "".join
+)
+# Text without the characters any header refuses, for values that must succeed.
+SAFE_TEXT = st.text(
+    st.characters(
+        blacklist_categories=("Cs", "Cc", "Zl", "Zp"),
+        blacklist_characters="\x85",
+    ),
+    max_size=100,
+)
+
+
+def parse(data: bytes) -> EmailMessage:
+    """Parse wire bytes back with the modern email parser."""
+    msg = BytesParser(policy=email.policy.default).parsebytes(data)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def fields(data: bytes) -> EmailMessage:
+    """The top-level header fields of wire bytes, UTF-8 (RFC 6532) fields decoded."""
+    head = data.split(b"\r\n\r\n", 1)[0].decode("utf-8") + "\r\n\r\n"
+    msg = Parser(policy=email.policy.default).parsestr(head, headersonly=True)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def norm(text: str) -> str:
+    """A value as a reader sees it: encoded words decoded, whitespace not counted.
+
+    Whitespace is left out because RFC 2047 folding may move it between
+    encoded words (the standard library's own round trip does).
+    """
+    decoded = str(email.policy.default.header_factory("X-Decoded", text))
+    return "".join(decoded.split())
+
+
+def names(msg: Message) -> Counter[str]:
+    """The multiset of top-level field names."""
+    return Counter(name.lower() for name, _ in msg.raw_items())
+
+
+@SETTINGS
+@given(subject=HEADER_TEXT, note=HEADER_TEXT, name=HEADER_TEXT)
+@example(subject="hi\r\nBcc: victim@evil.example", note="", name="")
+@example(subject="=?utf-8?q?a=0D=0ABcc:_v@evil.example?=", note="", name="")
+def test_header_values_are_refused_or_reparse_exactly(subject: str, note: str, name: str) -> None:
+    """Any subject, header value and display name: a typed error, or exactly the intended fields."""
+    try:
+        prepared = prepare(
+            build_message(
+                sender="alice@example.org",
+                to=[(name, "bob@example.net")],
+                bcc="hidden@example.net",
+                subject=subject,
+                text="body",
+                headers={"X-Note": note},
+            )
+        )
+    except UsageError:
+        return
+    back = fields(prepared.data)
+    expected = Counter(
+        ["from", "to", "x-note", "mime-version", "content-type", "content-transfer-encoding"]
+    )
+    expected.update(["date", "message-id"] + (["subject"] if subject else []))
+    assert names(back) == expected
+    assert norm(back.get("Subject", "")) == norm(subject)
+    assert norm(back["X-Note"]) == norm(note)
+    assert [a.addr_spec for a in back["To"].addresses] == ["bob@example.net"]
+    assert norm(back["To"].addresses[0].display_name) == norm(name)
+    assert prepared.envelope.recipients == ("bob@example.net", "hidden@example.net")
+    assert b"hidden" not in prepared.data
+
+
+@SETTINGS
+@given(value=HEADER_TEXT)
+@example(value="x\r\nBcc: victim@evil.example")
+@example(value="x\n Bcc: folded@evil.example")
+def test_compat32_values_are_refused_or_stay_one_field(value: str) -> None:
+    """compat32 stores any string: prepare refuses it or writes exactly one field."""
+    msg = Message()
+    msg["From"] = "alice@example.org"
+    msg["To"] = "bob@example.net"
+    msg["X-Note"] = value
+    msg.set_payload("body")
+    try:
+        prepared = prepare(msg)
+    except UsageError:
+        return
+    back = fields(prepared.data)
+    assert names(back) == Counter(["from", "to", "x-note", "date", "message-id"])
+    assert norm(back["X-Note"]) == norm(value)
+    assert prepared.envelope.recipients == ("bob@example.net",)
+
+
+@SETTINGS
+@given(to=HEADER_TEXT)
+@example(to="alice@example.org)<bob@example.org>")
+@example(to='"bob@example.org" <alice@example.org>')
+@example(to="alice@example.org, bob@example.org")
+def test_to_field_and_envelope_always_agree(to: str) -> None:
+    """Whatever the To string, the envelope is exactly the To a reader parses, or an error."""
+    msg = EmailMessage(policy=email.policy.default)
+    msg["From"] = "alice@example.org"
+    try:
+        msg["To"] = to
+    except Exception:
+        return
+    msg.set_content("body")
+    try:
+        prepared = prepare(msg)
+    except UsageError:
+        return
+    back = fields(prepared.data)
+    assert len(back.get_all("To") or []) == 1
+    parsed = [a.addr_spec for a in back["To"].addresses]
+    assert list(prepared.envelope.recipients) == list(dict.fromkeys(parsed))
+    assert names(back)["bcc"] == 0
+
+
+_LOCAL = st.one_of(
+    st.from_regex(
+        r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,10}(\.[A-Za-z0-9_-]{1,5}){0,2}", fullmatch=True
+    ),
+    st.text(min_size=1, max_size=10).map(
+        lambda s: '"' + s.replace("\\", "").replace('"', "") + '"'
+    ),
+    st.text(min_size=1, max_size=10),
+)
+_DOMAIN = st.one_of(
+    st.sampled_from(["example.org", "bücher.example", "[192.0.2.1]", "mx.example.co.uk"]),
+    st.text(min_size=1, max_size=12),
+)
+
+
+@SETTINGS
+@given(name=SAFE_TEXT, local=_LOCAL, domain=_DOMAIN)
+def test_recipient_addresses_are_refused_or_agree(name: str, local: str, domain: str) -> None:
+    """Any (name, address): a typed error, or header, envelope and input all agree."""
+    address = f"{local}@{domain}"
+    try:
+        prepared = prepare(build_message(sender="a@example.org", to=[(name, address)], text="x"))
+    except UsageError:
+        return
+    (parsed,) = fields(prepared.data)["To"].addresses
+    assert prepared.envelope.recipients == (parsed.addr_spec,)
+    assert parsed.addr_spec.split("@")[-1] == domain
+    assert norm(parsed.display_name) == norm(name)
+
+
+_FILENAME = SAFE_TEXT.filter(bool)
+
+
+@SETTINGS
+@given(
+    subject=SAFE_TEXT,
+    name=SAFE_TEXT,
+    text=st.text(max_size=300),
+    html=st.none() | st.text(max_size=200),
+    files=st.lists(st.tuples(_FILENAME, st.binary(max_size=100)), max_size=3),
+    note=SAFE_TEXT,
+)
+def test_fast_serialiser_equals_bytes_generator(  # noqa: PLR0917 - hypothesis passes by name
+    subject: str,
+    name: str,
+    text: str,
+    html: str | None,
+    files: list[tuple[str, bytes]],
+    note: str,
+) -> None:
+    """prepare() writes the same bytes as BytesGenerator (when it adds nothing)."""
+    try:
+        msg = build_message(
+            sender=(name, "alice@example.org"),
+            to="bob@example.net",
+            subject=subject,
+            text=text,
+            html=html,
+            attachments=[Attachment(f, c) for f, c in files],
+            headers={"X-Note": note},
+            message_id="<id@example.org>",
+            date=datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+        )
+        prepared = prepare(msg)
+    except UsageError:
+        return
+    policy = msg.policy.clone(linesep="\r\n", utf8=prepared.needs_smtputf8)
+    assert prepared.data == msg.as_bytes(policy=policy)
+
+
+_FIELD = st.one_of(
+    st.sampled_from(["From", "To", "Bcc", "Resent-Bcc", "bcc", "Subject", "X-A"]),
+    st.text(min_size=1, max_size=6),
+)
+_ONE_LINE = st.characters(blacklist_characters="\r\n")
+_ENV = Envelope(sender="a@example.org", recipients=("b@example.net",))
+
+
+def _section(lines: list[tuple[str, str, bool]]) -> bytes:
+    text = "".join(f"{n}: {v}\r\n" + (" folded\r\n" if fold else "") for n, v, fold in lines)
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _field_names(data: bytes) -> list[bytes]:
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    return [line.split(b":", 1)[0] for line in head if not line.startswith((b" ", b"\t"))]
+
+
+@SETTINGS
+@given(
+    lines=st.lists(st.tuples(_FIELD, st.text(max_size=20), st.booleans()), max_size=6),
+    body=st.binary(max_size=50),
+)
+def test_bytes_header_section_is_refused_or_has_no_bcc(
+    lines: list[tuple[str, str, bool]], body: bytes
+) -> None:
+    """Raw bytes, line breaks anywhere: a typed error, or well-formed fields and no Bcc."""
+    data = _section(lines) + b"Date: x\r\nMessage-ID: <a@b>\r\n\r\n" + body
+    try:
+        prepared = prepare(data, envelope=_ENV)
+    except UsageError:
+        return
+    head = prepared.data.split(b"\r\n\r\n", 1)[0]
+    assert b"\x00" not in head
+    assert b"\r" not in head.replace(b"\r\n", b"")
+    assert b"\n" not in head.replace(b"\r\n", b"")
+    for name in _field_names(prepared.data):
+        assert name.lower() not in (b"bcc", b"resent-bcc")
+        assert name
+        assert all(33 <= c <= 126 and c != 58 for c in name)
+
+
+@SETTINGS
+@given(
+    lines=st.lists(
+        st.tuples(
+            _FIELD, st.text(st.characters(blacklist_characters="\r\n"), max_size=20), st.booleans()
+        ),
+        max_size=6,
+    ),
+    body=st.binary(max_size=50),
+)
+def test_bytes_fields_are_kept_in_order_without_bcc(
+    lines: list[tuple[str, str, bool]], body: bytes
+) -> None:
+    """Raw bytes with one-line values: a typed error, or every field but Bcc kept in order."""
+    data = _section(lines) + b"Date: x\r\nMessage-ID: <a@b>\r\n\r\n" + body
+    try:
+        prepared = prepare(data, envelope=_ENV)
+    except UsageError:
+        return
+    wanted = [n.encode() for n, _, _ in lines if n.lower() not in ("bcc", "resent-bcc")]
+    assert _field_names(prepared.data) == [*wanted, b"Date", b"Message-ID"]
+
+
+@SETTINGS
+@given(subject=SAFE_TEXT, name=SAFE_TEXT, text=st.text(max_size=300))
+def test_downgrade_to_ascii_keeps_the_content(subject: str, name: str, text: str) -> None:
+    """Without 8BITMIME and SMTPUTF8, the data is ASCII and reads back the same."""
+    try:
+        msg = build_message(
+            sender=(name, "alice@bücher.example"), to="bob@example.net", subject=subject, text=text
+        )
+        prepared = prepare(msg)
+    except UsageError:
+        return
+    down = downgrade(prepared, eightbitmime=False, smtputf8=False)
+    back = parse(down.data)
+    assert down.data.isascii()
+    assert norm(back.get("Subject", "")) == norm(subject)
+    assert norm(back["From"].addresses[0].display_name) == norm(name)
+    assert back["From"].addresses[0].domain == "xn--bcher-kva.example"
+    assert back.get_content() == parse(prepared.data).get_content()
