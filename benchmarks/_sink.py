@@ -22,6 +22,8 @@ __all__ = [
     "ChildRun",
     "Sink",
     "cpu_plan",
+    "machine_busy",
+    "wait_until_quiet",
     "find_tool",
     "make_big_message",
     "make_message",
@@ -103,6 +105,35 @@ def make_big_message(path: Path, size: int) -> int:
             out.write(block)
             written += len(block)
     return written
+
+
+def machine_busy() -> float:
+    """CPU seconds spent so far by every process on this machine (all CPUs, from ``/proc/stat``).
+
+    Steal time counts as busy: on a virtual machine it is time another guest
+    took from us.
+    """
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_quiet(limit: float, patience: float) -> float:
+    """Wait (up to ``patience`` seconds) until other processes use under ``limit`` CPUs.
+
+    Other people's test suites on a shared machine make any benchmark lie;
+    this waits for a lull. Returns the load last seen, in CPUs.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        before = machine_busy()
+        time.sleep(0.5)
+        load = (machine_busy() - before) / 0.5
+        if load < limit or time.monotonic() >= deadline:
+            return load
 
 
 @dataclass(frozen=True, slots=True)

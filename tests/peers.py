@@ -164,19 +164,25 @@ def smtp_sink(
         The running sink.
     """
     binary = find_binary("smtp-sink", SMTP_SINK_HINT)
-    chosen = port or free_port(host)
     # smtp-sink refuses to run as root unless told which user to become.
     user = ["-u", "nobody"] if os.geteuid() == 0 else []
     with tempfile.TemporaryDirectory(prefix="smtp-sink-") as tmp:
         log = Path(tmp) / "smtp-sink.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [binary, "-c", *user, *options, f"{host}:{chosen}", str(backlog)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        for attempt in range(3):  # a port found free may be taken before smtp-sink binds it
+            chosen = port or free_port(host)
+            with log.open("wb") as out:
+                process = subprocess.Popen(
+                    [binary, "-c", *user, *options, f"{host}:{chosen}", str(backlog)],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            try:
+                _wait_for_tcp(host, chosen, process, log)
+                break
+            except RuntimeError:
+                if port or attempt == 2 or "in use" not in log.read_text():
+                    raise
         try:
-            _wait_for_tcp(host, chosen, process, log)
             yield SmtpSink(host, chosen, log)
         finally:
             _stop(process)

@@ -190,22 +190,27 @@ class RateLimiter:
 
     rate: float
     burst: float = 1.0
-    _tokens: float = field(default=-1.0)
-    _updated: float = 0.0
+    _tokens: float = 0.0
+    """Tokens in the bucket; negative while callers wait for slots already booked."""
+    _updated: float | None = None
 
     def __post_init__(self) -> None:
-        if self.rate <= 0:
+        if not self.rate > 0:
             raise ValueError(f"rate must be positive, got {self.rate!r}")
         self.burst = max(self.burst, 1.0)
 
     def reserve(self, now: float) -> float:
         """Take one slot; return the seconds to wait before using it (0 when free now)."""
-        if self._tokens < 0:
+        if self._updated is None:
             self._tokens, self._updated = self.burst, now
-        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
-        self._updated = now
+        if now > self._updated:
+            # A caller may bring a slightly older clock reading (threads): never refill backwards.
+            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
         self._tokens -= 1.0
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+        if self._tokens >= 0:
+            return 0.0
+        return self._updated - self._tokens / self.rate - now
 
 
 def wait_time(book: PoolBook[C], now: float, deadline: float | None) -> float | None:

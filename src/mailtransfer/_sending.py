@@ -20,6 +20,7 @@ from .errors import (
     MailTransferError,
     PartialDelivery,
     RateLimited,
+    RecipientsRefused,
     ReplyError,
     ServiceUnavailable,
     Timeout,
@@ -33,8 +34,8 @@ from .results import SendResult
 __all__ = [
     "BUILD_ARGUMENTS",
     "Submission",
-    "deferral",
     "finish_result",
+    "is_deferral",
     "is_relay_failure",
     "note_message_id",
 ]
@@ -52,6 +53,8 @@ BUILD_ARGUMENTS = frozenset(
         "attachments",
         "inline",
         "headers",
+        "message_id",
+        "date",
     }
 )
 """The keyword arguments of ``send()`` that build a message."""
@@ -83,6 +86,12 @@ class Submission:
             UsageError: a message and build arguments together, or neither.
             HeaderInjection, InvalidAddress: from building and preparing.
         """
+        unknown = build.keys() - BUILD_ARGUMENTS
+        if unknown:
+            raise UsageError(
+                f"send() got unknown keyword arguments {', '.join(sorted(unknown))};"
+                f" expected message keywords from: {', '.join(sorted(BUILD_ARGUMENTS))}"
+            )
         build = {k: v for k, v in build.items() if v is not None and v not in ((), [])}
         if message is None:
             if "sender" not in build:
@@ -178,9 +187,6 @@ def finish_result(
 
 _CONNECT_STAGES = frozenset({Stage.CONNECT, Stage.GREETING, Stage.TLS_HANDSHAKE})
 
-DEFERRAL_SECONDS = 5.0
-"""How long a pool opens no new connection after a 421 or a rate deferral."""
-
 
 def is_relay_failure(exc: BaseException) -> bool:
     """A failure to reach or be greeted by a relay: try the next relay, cool this one down."""
@@ -189,12 +195,24 @@ def is_relay_failure(exc: BaseException) -> bool:
     return False
 
 
-def deferral(exc: BaseException) -> float | None:
-    """Seconds the whole destination should slow down after ``exc``, or None.
+def is_deferral(exc: BaseException) -> bool:
+    """Whether ``exc`` asks the whole destination to slow down, not just this message.
 
-    A 421, a rate limit or a connection limit is about the sender, not the one
-    message: the pool stops opening connections for a while (REPLY-CODES.md).
+    A 421, a rate limit, a connection limit, or any 4.7.x deferral (rate,
+    reputation, policy: REPLY-CODES.md) is about the sender: the pool stops
+    opening connections for a while. For refused recipients, every refusal
+    must be such a deferral.
     """
+    if isinstance(exc, RecipientsRefused):
+        return all(_is_reply_deferral(error) for error in exc.refused.values())
+    return _is_reply_deferral(exc)
+
+
+def _is_reply_deferral(exc: BaseException) -> bool:
     if isinstance(exc, (ServiceUnavailable, RateLimited, TooManyConnections)):
-        return DEFERRAL_SECONDS
-    return None
+        return True
+    if isinstance(exc, ReplyError) and exc.transient:
+        enhanced = exc.enhanced
+        # The enhanced code counts only when its class agrees with the reply (RFC 3463 2).
+        return enhanced is not None and enhanced.klass == 4 and enhanced.subject == 7
+    return False

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,33 +63,57 @@ def parse_url(url: str) -> URLSettings:
 
     Schemes: ``smtp://`` (STARTTLS required, port 587 by default), ``smtps://``
     (implicit TLS, port 465), ``lmtp://`` (LMTP, port 24, no TLS unless asked).
+    The user name and password are percent-decoded (``s%40cret`` is ``s@cret``).
     Query options: ``tls`` (none, opportunistic, starttls, implicit), ``cafile``,
     ``pool_size``, ``max_messages``, ``idle_timeout``, ``timeout`` (every
-    phase), ``connect_timeout``, ``command_timeout``, ``data_timeout``,
-    ``local_hostname``, ``mechanisms`` (comma-separated), ``allow_insecure_auth``.
+    phase), ``connect_timeout``, ``greeting_timeout``, ``command_timeout``,
+    ``data_timeout``, ``local_hostname``, ``mechanisms`` (comma-separated),
+    ``allow_insecure_auth`` (true/false). Each option may appear once.
 
     Example:
         >>> parse_url("smtp://alice:s%40cret@mail.example.org?pool_size=4").endpoint.port
         587
 
     Raises:
-        UsageError: an unknown scheme or option, or a bad value (the message names it;
-            it never repeats the password).
+        UsageError: an unknown scheme or option, a repeated option, a path, or a
+            bad value (the message names it; it never repeats the password).
     """
-    parts = urlsplit(url)
+    if not isinstance(url, str):
+        raise UsageError(f"the mailer URL must be a str, got {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+        explicit_port = parts.port
+    except ValueError:
+        # The text of urllib's error may quote the URL, password included: never show it.
+        raise UsageError(
+            "the mailer URL is malformed (check the port, and percent-encode any '@', ':',"
+            " '/', '?' or '#' in the user name or password)"
+        ) from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise UsageError(f"unknown mailer URL scheme {scheme!r}: use smtp://, smtps:// or lmtp://")
-    if not parts.hostname:
+    if not hostname:
         raise UsageError("the mailer URL has no host name")
-    try:
-        port = parts.port or _DEFAULT_PORTS[scheme]
-    except ValueError:
-        raise UsageError("the mailer URL has an invalid port") from None
-    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    if explicit_port == 0:
+        raise UsageError("the mailer URL port must be from 1 to 65535, got 0")
+    port = explicit_port if explicit_port is not None else _DEFAULT_PORTS[scheme]
+    if parts.path not in ("", "/") or parts.fragment:
+        raise UsageError(
+            "the mailer URL must not have a path or a fragment; put options in the query"
+            " (?pool_size=4), and percent-encode '/' and '#' in the password"
+        )
+    options: dict[str, str] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in options:
+            raise UsageError(f"the mailer URL option {key} is given more than once")
+        options[key] = value
     credentials = None
-    if parts.username:
-        credentials = Password(unquote(parts.username), unquote(parts.password or ""))
+    if parts.username is not None or parts.password is not None:
+        username = unquote(parts.username or "")
+        if not username:
+            raise UsageError("the mailer URL has an empty user name before '@'")
+        credentials = Password(username, unquote(parts.password or ""))
     tls = _tls_from(scheme, options)
     limits: dict[str, Any] = {}
     timeouts: dict[str, Any] = {}
@@ -113,13 +139,17 @@ def parse_url(url: str) -> URLSettings:
         elif key == "mechanisms":
             mechanisms = tuple(m.strip().upper() for m in value.split(",") if m.strip())
         elif key == "allow_insecure_auth":
-            allow_insecure = value.lower() in ("1", "true", "yes", "on")
+            allow_insecure = _boolean(key, value)
         else:
             raise UsageError(f"unknown mailer URL option {key!r}")
-    PoolLimits(**limits)  # validate early, with the option's own message
-    Timeouts(**timeouts)
+    # Validate early, naming the URL option rather than the class field.
+    try:
+        PoolLimits(**limits)
+        Timeouts(**timeouts)
+    except ValueError as exc:
+        raise UsageError(f"the mailer URL has a bad option value: {exc}") from None
     endpoint = Endpoint(
-        host=parts.hostname,
+        host=hostname,
         port=port,
         tls=tls,
         credentials=credentials,
@@ -140,8 +170,26 @@ def _tls_from(scheme: str, options: dict[str, str]) -> TLSPolicy:
     if policy_type is None:
         raise UsageError(f"tls must be one of {', '.join(_TLS_NAMES)}, got {name!r}")
     cafile = options.get("cafile")
-    context = create_ssl_context(cafile=cafile) if cafile else None
+    if cafile is not None and policy_type is NoTLS:
+        raise UsageError("the mailer URL option cafile needs TLS, but tls is none")
+    try:
+        context = create_ssl_context(cafile=cafile) if cafile else None
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(
+            f"the mailer URL option cafile cannot be loaded ({type(exc).__name__})"
+        ) from None
     return policy_type(context=context)
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _boolean(key: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered not in _TRUE + _FALSE:
+        raise UsageError(f"the mailer URL option {key} must be true or false, got {value!r}")
+    return lowered in _TRUE
 
 
 def _number(key: str, value: str, kind: type[int] | type[float]) -> Any:
@@ -149,14 +197,30 @@ def _number(key: str, value: str, kind: type[int] | type[float]) -> Any:
         number = kind(value)
     except ValueError:
         raise UsageError(f"the mailer URL option {key} must be a number, got {value!r}") from None
-    if number < 0:
-        raise UsageError(f"the mailer URL option {key} must not be negative")
+    if not math.isfinite(number) or number < 0:
+        raise UsageError(f"the mailer URL option {key} must be a finite number >= 0, got {value!r}")
     return number
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MailerConfig:
-    """Everything a mailer needs, resolved once from a URL and keyword arguments."""
+    """Everything a mailer needs, resolved once from a URL and keyword arguments.
+
+    Attributes:
+        endpoints: the relays, tried round-robin with failover.
+        timeouts: deadlines for every connection.
+        limits: the limits of each relay's pool.
+        retry: how transient failures are retried.
+        signers: DKIM (or other) signers applied to every message.
+        strict: any refused recipient raises ``PartialDelivery``.
+        local_hostname: the EHLO name (default: this machine's FQDN).
+        rate_limit: at most this many messages per second per relay.
+        use_bdat: send bodies with BDAT when the server offers CHUNKING.
+        source_address: bind outgoing connections to this ``(host, port)``.
+        cooldown: seconds a relay that failed at connect or greeting is tried last.
+        deferral: seconds a relay's pool opens no new connection after a 421 or
+            a rate or policy deferral (4.7.x): the server asked us to slow down.
+    """
 
     endpoints: tuple[Endpoint, ...]
     timeouts: Timeouts
@@ -169,6 +233,7 @@ class MailerConfig:
     use_bdat: bool = False
     source_address: tuple[str, int] | None = None
     cooldown: float = 30.0
+    deferral: float = 5.0
 
     @classmethod
     def resolve(
@@ -194,14 +259,24 @@ class MailerConfig:
         use_bdat: bool = False,
         source_address: tuple[str, int] | None = None,
         cooldown: float = 30.0,
+        deferral: float = 5.0,
     ) -> MailerConfig:
         """Combine a URL (or a list of relay URLs) with keyword arguments; keywords win.
 
         Raises:
-            UsageError: neither a URL nor a host, both, or conflicting credentials.
+            UsageError: neither a URL nor a host, both, conflicting credentials,
+                or a negative or zero rate, cool-down or deferral.
         """
         if url is not None and host is not None:
             raise UsageError("give either a URL or host=, not both")
+        if rate_limit is not None and not (math.isfinite(rate_limit) and rate_limit > 0):
+            raise UsageError(
+                "rate_limit must be a positive number of messages per second or None,"
+                f" got {rate_limit!r}"
+            )
+        for name, value in (("cooldown", cooldown), ("deferral", deferral)):
+            if not (math.isfinite(value) and value >= 0):
+                raise UsageError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
         if credentials is not None and username is not None:
             raise UsageError("give either credentials= or username=/password=, not both")
         if username is not None:
@@ -210,10 +285,17 @@ class MailerConfig:
         timeout_args: dict[str, Any] = {}
         endpoints: list[Endpoint] = []
         if url is not None:
-            for item in [url] if isinstance(url, str) else list(url):
+            urls = [url] if isinstance(url, str) else list(url)
+            if port is not None and len(urls) > 1:
+                raise UsageError("port= applies to a single URL; give each relay URL its port")
+            for item in urls:
                 settings = parse_url(item)
                 endpoint = settings.endpoint
                 changes: dict[str, Any] = {}
+                if port is not None:
+                    changes["port"] = port
+                if lmtp:
+                    changes["lmtp"] = True
                 if tls is not None:
                     changes["tls"] = tls
                 if credentials is not None:
@@ -228,6 +310,7 @@ class MailerConfig:
                 local_hostname = local_hostname or settings.local_hostname
             if not endpoints:
                 raise UsageError("the list of relay URLs is empty")
+            endpoints = list(dict.fromkeys(endpoints))  # a relay listed twice is one relay
         elif host is not None:
             endpoints.append(
                 Endpoint(
@@ -257,6 +340,7 @@ class MailerConfig:
             use_bdat=use_bdat,
             source_address=source_address,
             cooldown=cooldown,
+            deferral=deferral,
         )
 
     def connection_arguments(self, endpoint: Endpoint) -> dict[str, Any]:

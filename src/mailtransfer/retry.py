@@ -11,6 +11,7 @@ policy says: that is how retries never duplicate a message.
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from .errors import (
     RecipientsRefused,
     RemoteProtocolError,
     ReplyError,
+    Stage,
     Timeout,
 )
 
@@ -32,13 +34,26 @@ logger = logging.getLogger("mailtransfer.retry")
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """Whether sending the same message again, on a fresh connection, is safe and may help."""
+    """Whether sending the same message again, on a fresh connection, is safe and may help.
+
+    Example:
+        >>> from mailtransfer.errors import DeliveryUnknown, ServerDisconnected, Stage
+        >>> is_retryable(ServerDisconnected("lost", stage=Stage.RCPT))
+        True
+        >>> is_retryable(DeliveryUnknown("lost after the final dot"))
+        False
+    """
     if isinstance(exc, DeliveryUnknown) or not isinstance(exc, MailTransferError):
         return False
     if isinstance(exc, ReplyError):
         return exc.retryable
     if isinstance(exc, RecipientsRefused):
-        return exc.transient
+        return exc.transient  # nobody got the message, not even with LMTP
+    if exc.stage is Stage.END_OF_DATA:
+        # Belt and braces for the no-duplicate rule: a failure other than a reply
+        # while waiting for the answer to the end of data leaves the delivery unknown,
+        # whatever type it arrived as (the transaction flow raises DeliveryUnknown).
+        return False
     if isinstance(exc, RemoteProtocolError):
         return True  # a confused session; a fresh one may be fine
     return isinstance(exc, (ConnectError, Timeout)) and exc.transient
@@ -78,13 +93,24 @@ class RetryPolicy:
         """No retries: every failure is reported at once."""
         return cls(attempts=1)
 
+    def backoff(self, state: tenacity.RetryCallState) -> float:
+        """Seconds to wait before the next attempt: ``initial * 2**(n-1) + jitter``, capped.
+
+        Computed here rather than with tenacity's ``wait_exponential_jitter``,
+        whose arguments changed between the tenacity versions we support.
+
+        Args:
+            state: tenacity's record of the attempts so far.
+        """
+        exponent = min(state.attempt_number - 1, 64)  # 2**64 seconds is forever already
+        wait = self.initial_backoff * 2.0**exponent + random.uniform(0.0, self.jitter)
+        return min(wait, self.max_backoff)
+
     def _arguments(self) -> dict[str, Any]:
         return {
             "stop": tenacity.stop_after_attempt(self.attempts)
             | tenacity.stop_after_delay(self.max_time),
-            "wait": tenacity.wait_exponential_jitter(
-                initial=self.initial_backoff, max=self.max_backoff, jitter=self.jitter
-            ),
+            "wait": self.backoff,
             "retry": tenacity.retry_if_exception(is_retryable),
             "reraise": True,
             "before_sleep": _log_retry,

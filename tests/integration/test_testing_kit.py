@@ -898,6 +898,18 @@ def test_basic_ok_server_lmtp(scripted: Factory, raw: Any) -> None:
     assert [client.reply()[0][:3] for _ in range(2)] == [b"250", b"250"]
 
 
+def test_basic_ok_server_answers_after_client_half_close(scripted: Factory) -> None:
+    """Commands sent before the client shut down its sending side still get replies."""
+    server = scripted(basic_ok_server())
+    with socket.create_connection(server.address, timeout=5) as client:
+        client.sendall(b"NOOP\r\nQUIT\r\n")
+        client.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := client.recv(1000):
+            received += chunk
+    assert received.endswith(b"250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n")
+
+
 def test_basic_ok_server_serves_asyncio_client(scripted: Factory) -> None:
     """An asyncio client (aiosmtplib) can send through it."""
     script = basic_ok_server()

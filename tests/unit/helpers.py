@@ -72,6 +72,8 @@ class FakeServer:
     """Every message received: DATA bodies un-dot-stuffed, BDAT chunks joined."""
     received: bytearray = field(default_factory=bytearray)
     """Every byte the client sent."""
+    replies_sent: int = 0
+    """How many replies the server has produced (the greeting not counted)."""
     _buffer: bytearray = field(default_factory=bytearray)
     _mode: str = "command"
     _chunk_left: int = 0
@@ -120,7 +122,7 @@ class FakeServer:
                 self.messages.append(bytes(self._chunks))
                 self._chunks = bytearray()
                 return self._end_of_message(self._last_bdat)
-            return reply_bytes(self.answer(self._last_bdat))
+            return self._reply(self._last_bdat)
         end = self._buffer.find(b"\r\n")
         if end < 0:
             return None
@@ -136,6 +138,7 @@ class FakeServer:
             self._mode = "bdat"
             return b""
         text = self.answer(line)
+        self.replies_sent += 1
         code = int(text[:3])
         if verb == "MAIL":
             self._accepted = 0
@@ -147,7 +150,11 @@ class FakeServer:
 
     def _end_of_message(self, line: str) -> bytes:
         count = self._accepted if self.lmtp and self._accepted else 1
-        return b"".join(reply_bytes(self.answer(line)) for _ in range(count))
+        return b"".join(self._reply(line) for _ in range(count))
+
+    def _reply(self, line: str) -> bytes:
+        self.replies_sent += 1
+        return reply_bytes(self.answer(line))
 
 
 def _unstuff(body: bytes) -> bytes:

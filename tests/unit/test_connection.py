@@ -12,7 +12,9 @@ THREATS.md S1, S2 and S4.
 from __future__ import annotations
 
 import doctest
+import itertools
 import re
+import string
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,11 +25,14 @@ from helpers import (
     FakeServer,
     always_ok,
     drain,
+    ehlo_text,
     exchange,
     opened,
-    reply_bytes,
     snapshot,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import mailtransfer.protocol._connection as connection_module
 from mailtransfer.protocol import (
@@ -61,6 +66,7 @@ from mailtransfer.protocol import (
     UsageError,
     Vrfy,
 )
+from mailtransfer.protocol._state import SEND_TRANSITIONS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 ALL_EXTENSIONS = (
@@ -527,6 +533,24 @@ def test_rset_then_mail_may_be_pipelined() -> None:
     assert (codes(responses), conn.state) == ([250, 250], State.MAIL)
 
 
+def test_rset_and_mail_pipelined_supersede_the_earlier_transaction() -> None:
+    """MAIL, RCPT, RSET, MAIL in one write: replies to the first transaction steer nothing."""
+    answer = scripted({"MAIL": ["550 first refused", "250 second ok"], "RCPT": ["250 ok"]})
+    conn, server = opened(answer=answer)
+    group = [MailFrom(sender=A), RcptTo(recipient=B), Rset(), MailFrom(sender=C)]
+    assert codes(exchange(conn, server, send_all(conn, *group))) == [550, 250, 250, 250]
+    assert (conn.state, conn.accepted_recipients) == (State.MAIL, ())
+    assert conn.send(RcptTo(recipient=A)).startswith(b"RCPT")
+
+
+def test_421_to_a_superseded_transaction_still_closes() -> None:
+    """A 421 closes the session even when it answers a command of a replaced transaction."""
+    conn, server = opened(answer=scripted({"MAIL": ["421 4.3.2 going down"]}))
+    group = [MailFrom(sender=A), Rset(), MailFrom(sender=C)]
+    exchange(conn, server, send_all(conn, *group))
+    assert conn.state is State.CLOSED
+
+
 def test_pipelined_mail_refused_gives_no_transaction() -> None:
     """MAIL refused in a group: RCPT and DATA get 503 and the session is READY, no RSET needed."""
     server = FakeServer(
@@ -826,8 +850,18 @@ MAIL_CHECKS: list[tuple[str, tuple[str, ...], dict[str, Any], type[Exception] | 
     ("size-no-limit", ("SIZE",), {"size": 10**12}, None),
     ("size-zero-is-no-limit", ("SIZE 0",), {"size": 10**12}, None),
     ("size-not-offered", ("8BITMIME",), {"size": 10}, ExtensionNotSupported),
-    ("smtputf8-missing", ("8BITMIME",), {"sender": "j\u00f6rg@example.org", "smtputf8": True}, SMTPUTF8Required),
-    ("smtputf8-offered", ("SMTPUTF8",), {"sender": "j\u00f6rg@example.org", "smtputf8": True}, None),
+    (
+        "smtputf8-missing",
+        ("8BITMIME",),
+        {"sender": "j\u00f6rg@example.org", "smtputf8": True},
+        SMTPUTF8Required,
+    ),
+    (
+        "smtputf8-offered",
+        ("SMTPUTF8",),
+        {"sender": "j\u00f6rg@example.org", "smtputf8": True},
+        None,
+    ),
     ("u-label-sender-needs-nothing", ("8BITMIME",), {"sender": "a@b\u00fccher.example"}, None),
     ("8bitmime-missing", ("SMTPUTF8",), {"body": "8BITMIME"}, ExtensionNotSupported),
     ("8bitmime-offered", ("8BITMIME",), {"body": "8BITMIME"}, None),
@@ -841,7 +875,7 @@ MAIL_CHECKS: list[tuple[str, tuple[str, ...], dict[str, Any], type[Exception] | 
     ("dsn-offered", ("DSN",), {"ret": "FULL", "envid": "x1"}, None),
     ("requiretls-not-offered", ("8BITMIME",), {"requiretls": True}, ExtensionNotSupported),
     ("requiretls-without-tls", ("REQUIRETLS",), {"requiretls": True}, ExtensionNotSupported),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(
@@ -876,10 +910,28 @@ RCPT_CHECKS: list[tuple[str, tuple[str, ...], bool, dict[str, Any], type[Excepti
     ("notify-without-dsn", ("8BITMIME",), False, {"notify": ("FAILURE",)}, ExtensionNotSupported),
     ("orcpt-without-dsn", ("8BITMIME",), False, {"orcpt": B}, ExtensionNotSupported),
     ("dsn-offered", ("DSN",), False, {"notify": ("NEVER",), "orcpt": B}, None),
-    ("utf8-recipient-plain-mail", ("SMTPUTF8",), False, {"recipient": "j\u00f6rg@example.org"}, SMTPUTF8Required),
-    ("utf8-recipient-smtputf8-mail", ("SMTPUTF8",), True, {"recipient": "j\u00f6rg@example.org"}, None),
-    ("u-label-recipient-plain-mail", ("8BITMIME",), False, {"recipient": "b@b\u00fccher.example"}, None),
-]  # fmt: skip
+    (
+        "utf8-recipient-plain-mail",
+        ("SMTPUTF8",),
+        False,
+        {"recipient": "j\u00f6rg@example.org"},
+        SMTPUTF8Required,
+    ),
+    (
+        "utf8-recipient-smtputf8-mail",
+        ("SMTPUTF8",),
+        True,
+        {"recipient": "j\u00f6rg@example.org"},
+        None,
+    ),
+    (
+        "u-label-recipient-plain-mail",
+        ("8BITMIME",),
+        False,
+        {"recipient": "b@b\u00fccher.example"},
+        None,
+    ),
+]
 
 
 @pytest.mark.parametrize(
@@ -916,7 +968,7 @@ def test_starttls_injected_bytes_are_detected_and_dropped() -> None:
     conn, _ = opened(ALL_EXTENSIONS)
     conn.send(StartTLS())
     conn.receive_data(b"220 2.0.0 go ahead\r\n250-injected\r\n250 AUTH PLAIN\r\n")
-    (response,) = drain(conn)[:1]
+    response = conn.next_event()
     assert isinstance(response, Response)
     assert response.reply.code == 220
     assert (conn.state, conn.has_buffered_data()) == (State.STARTTLS, True)
@@ -943,7 +995,8 @@ def test_starttls_clean_go_ahead_has_no_buffered_data() -> None:
 
 def test_after_tls_ehlo_starts_over() -> None:
     """After TLS the client must EHLO again; PIPELINING is not assumed from before."""
-    conn, server = opened(ALL_EXTENSIONS, answer=scripted({"EHLO": ["250 mx"]}, ALL_EXTENSIONS))
+    replies = {"EHLO": [ehlo_text(ALL_EXTENSIONS), "250 mx"]}
+    conn, server = opened(answer=scripted(replies, ALL_EXTENSIONS))
     exchange(conn, server, conn.send(StartTLS()))
     conn.tls_established()
     with pytest.raises(LocalProtocolError):
@@ -1301,3 +1354,401 @@ def test_docs_worked_example_runs() -> None:
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
     runner.run(test)
     assert (runner.summarize(verbose=False).failed, len(test.examples) > 10) == (0, True)
+
+
+# --- properties -------------------------------------------------------------------------------
+
+_locals = st.text(alphabet=string.ascii_lowercase + string.digits + "+-_", min_size=1, max_size=8)
+_addresses = st.builds(
+    lambda local, domain: f"{local}@{domain}",
+    _locals,
+    st.sampled_from(["mx.example", "b\u00fccher.example", "mail.sub.example", "[192.0.2.1]"]),
+)
+_bodies = st.one_of(
+    st.binary(max_size=200),
+    st.lists(
+        st.sampled_from([b"\r", b"\n", b".", b"\r\n", b".\r\n", b"x", b"\r\n.\r\n", b"\n.\n"]),
+        max_size=30,
+    ).map(b"".join),
+)
+
+
+def _canonical(body: bytes) -> bytes:
+    """An independent oracle for the line-ending rule: CRLF, CR and LF all become CRLF."""
+    return re.sub(rb"\r\n|\r|\n", b"\r\n", body)
+
+
+def _no_bare_cr_or_lf(wire: bytes) -> bool:
+    return b"\r" not in wire.replace(b"\r\n", b"") and b"\n" not in wire.replace(b"\r\n", b"")
+
+
+def _split(data: bytes, cuts: list[int]) -> list[bytes]:
+    bounds = [0, *sorted(min(c, len(data)) for c in cuts), len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pipelining=st.booleans(),
+    lmtp=st.booleans(),
+    how=st.sampled_from(["whole", "stream", "bdat"]),
+    transactions=st.lists(
+        st.tuples(
+            st.one_of(st.just(""), _addresses),
+            st.lists(_addresses, min_size=1, max_size=4, unique=True),
+            _bodies,
+            st.lists(st.integers(0, 200), max_size=4),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_random_transactions_against_an_always_ok_server(
+    pipelining: bool, lmtp: bool, how: str, transactions: list[Any]
+) -> None:
+    """Any valid envelope and body: replies match commands 1:1 and the session ends READY."""
+    extensions = ("CHUNKING", "8BITMIME", *(("PIPELINING",) if pipelining else ()))
+    conn, server = opened(extensions, lmtp=lmtp)
+    for sender, recipients, body, cuts in transactions:
+        expected: list[Command] = [MailFrom(sender=sender)]
+        expected += [RcptTo(recipient=r) for r in recipients]
+        if how != "bdat":
+            expected.append(Data())
+        responses: list[Response] = []
+        if pipelining or lmtp:
+            responses += exchange(conn, server, send_all(conn, *expected))
+        else:
+            for command in expected:
+                responses += exchange(conn, server, conn.send(command))
+        finals = 1 if not lmtp else len(recipients)
+        if how == "bdat":
+            chunks = _split(_canonical(body), cuts)
+            for chunk in chunks[:-1]:
+                expected.append(Bdat(len(chunk)))
+                responses += exchange(conn, server, conn.send_bdat(chunk, last=False))
+            expected += [Bdat(len(chunks[-1]), last=True)] * finals
+            wire = conn.send_bdat(chunks[-1], last=True)
+            message = _canonical(body)
+        else:
+            if how == "whole":
+                wire = conn.send_body(body)
+            else:
+                wire = b"".join(conn.send_data(p) for p in _split(body, cuts))
+                wire += conn.send(EndOfData())
+            expected += [EndOfData()] * finals
+            message = _canonical(body)
+            message += b"" if message.endswith(b"\r\n") else b"\r\n"
+        responses += exchange(conn, server, wire)
+        assert [r.command for r in responses] == expected
+        assert all(r.reply.code in (250, 354) for r in responses)
+        if lmtp:
+            assert [r.recipient for r in responses[-finals:]] == recipients
+        assert (conn.state, conn.pending) == (State.READY, 0)
+        assert server.messages[-1] == message
+
+
+POOL: list[Command] = [
+    Ehlo("client.example"),
+    Helo("client.example"),
+    StartTLS(),
+    Auth("PLAIN", "AGEAYg=="),
+    Auth("LOGIN"),
+    AuthResponse("dXNlcg=="),
+    AuthResponse("*"),
+    MailFrom(sender=A),
+    MailFrom(sender="", size=100, body="8BITMIME"),
+    MailFrom(sender=A, body="BINARYMIME"),
+    MailFrom(sender="j\u00f6rg@example.org", smtputf8=True),
+    MailFrom(sender=A, ret="HDRS", requiretls=True),
+    RcptTo(recipient=B),
+    RcptTo(recipient=C, notify=("FAILURE",)),
+    RcptTo(recipient="j\u00f6rg@example.org"),
+    Data(),
+    EndOfData(),
+    Rset(),
+    Noop(),
+    Vrfy("postmaster"),
+    Quit(),
+]
+TRANSACTION: list[Command] = [
+    MailFrom(sender=A),
+    RcptTo(recipient=B),
+    RcptTo(recipient=C),
+    Data(),
+    EndOfData(),
+    Rset(),
+]
+"""The commands of a plain transaction, drawn more often so that the machine gets deep."""
+CODES = [220, 221, 235, 250, 251, 334, 354, 421, 450, 452, 500, 503, 535, 550, 554]
+# Mostly the always-OK answer, so that sessions get deep; sometimes any code at all.
+_replies = st.integers(0, 3).flatmap(
+    lambda n: st.lists(st.sampled_from(CODES), min_size=1, max_size=2) if n == 0 else st.just([])
+)
+MACHINE_EXTENSIONS = (
+    "8BITMIME",
+    "SIZE 1000",
+    "CHUNKING",
+    "BINARYMIME",
+    "STARTTLS",
+    "AUTH PLAIN",
+    "DSN",
+    "SMTPUTF8",
+    "REQUIRETLS",
+)
+
+
+def _needs(command: Command) -> set[str]:
+    """The EHLO keywords a command needs, read from the RFCs that define its parameters."""
+    needs = set()
+    if isinstance(command, MailFrom):
+        needs |= {"SIZE"} if command.size is not None else set()
+        needs |= {"8BITMIME"} if command.body == "8BITMIME" else set()
+        needs |= {"BINARYMIME", "CHUNKING"} if command.body == "BINARYMIME" else set()
+        needs |= {"SMTPUTF8"} if command.smtputf8 else set()
+        needs |= {"DSN"} if command.ret or command.envid else set()
+        needs |= {"REQUIRETLS"} if command.requiretls else set()
+    elif isinstance(command, RcptTo):
+        needs |= {"DSN"} if command.notify or command.orcpt else set()
+    elif isinstance(command, Bdat):
+        needs.add("CHUNKING")
+    elif isinstance(command, (StartTLS, Auth)):
+        needs.add(command.verb)
+    return needs
+
+
+class Session(RuleBasedStateMachine):
+    """Random legal and illegal moves against a server answering with random codes.
+
+    A refused move must change nothing; an accepted one must be allowed by the
+    table and by RFC 2920's pipelining rules; the replies the server produced
+    and the ones the client awaits must always agree; once every reply is in,
+    the client is inside a transaction exactly when the server's replies say
+    the server is; and no bare CR or LF may reach the wire.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue: list[int] = []
+        self.server = FakeServer(self._answer)
+        self.conn = Connection(transcript_size=30)
+        self.extensions: tuple[str, ...] = ()
+        self.to_client = bytearray()
+        self.consumed = 0
+        self.outstanding: list[str] = []
+        """Commands sent and not answered yet, as the machine saw them go."""
+        self.server_transaction = False
+        """Whether, judging by its replies, the server holds a transaction open."""
+
+    def _answer(self, line: str) -> str:
+        code = self.queue.pop(0) if self.queue else None
+        if code is None:
+            return always_ok(self.extensions)(line)
+        if code == 250 and line.split(" ", 1)[0].upper() in ("EHLO", "HELO"):
+            return ehlo_text(self.extensions)
+        return f"{code} scripted"
+
+    @initialize(
+        greeting=st.sampled_from([220, 220, 220, 554, 421]),
+        extensions=st.lists(st.sampled_from(MACHINE_EXTENSIONS), unique=True),
+        pipelining=st.booleans(),
+        hello=st.sampled_from([True, True, True, False]),
+    )
+    def greet(self, greeting: int, extensions: list[str], pipelining: bool, hello: bool) -> None:
+        """The server greets; it offers some extensions, maybe PIPELINING; maybe EHLO is done."""
+        self.extensions = (*extensions, *(("PIPELINING",) if pipelining else ()))
+        self.conn.receive_data(self.server.greeting(f"{greeting} mx"))
+        self._drain()
+        if hello and greeting == 220:
+            self._attempt(lambda: self.conn.send(Ehlo("client.example")), "EHLO", set())
+            self.deliver_all()
+
+    def _attempt(self, action: Callable[[], bytes], key: str, needs: set[str]) -> None:
+        before = snapshot(self.conn)
+        state, offered = self.conn.state, set(self.conn.extensions.keywords)
+        try:
+            wire = action()
+        except (LocalProtocolError, UsageError):
+            assert snapshot(self.conn) == before
+            self.queue.clear()
+            return
+        assert (state, key) in SEND_TRANSITIONS
+        assert needs <= offered
+        assert wire
+        assert _no_bare_cr_or_lf(self.server.received + wire)
+        self.outstanding.append(key)
+        self.to_client += self.server.receive(wire)
+        self.queue.clear()
+
+    @rule(
+        command=st.sampled_from(POOL) | st.sampled_from(TRANSACTION),
+        replies=_replies,
+    )
+    def send(self, command: Command, replies: list[int]) -> None:
+        """Send any command from the pool, legal here or not."""
+        self.queue = list(replies)
+        key = "." if isinstance(command, EndOfData) else command.verb
+        self._attempt(lambda: self.conn.send(command), key, _needs(command))
+
+    @precondition(lambda self: self.conn.state in (State.BODY, State.MAIL, State.END))
+    @rule(body=_bodies, codes=_replies)
+    def send_body(self, body: bytes, codes: list[int]) -> None:
+        """Send a whole body (legal only after 354)."""
+        self.queue = list(codes)
+        self._attempt(lambda: self.conn.send_body(body), ".", set())
+
+    @precondition(lambda self: self.conn.state in (State.BODY, State.DATA))
+    @rule(chunk=_bodies)
+    def send_data(self, chunk: bytes) -> None:
+        """Stream a piece of a body (legal only after 354)."""
+        before = snapshot(self.conn)
+        try:
+            wire = self.conn.send_data(chunk)
+        except LocalProtocolError:
+            assert snapshot(self.conn) == before
+            return
+        self.to_client += self.server.receive(wire)
+
+    @precondition(lambda self: self.conn.state in (State.MAIL, State.BDAT, State.END))
+    @rule(
+        chunk=_bodies.map(_canonical),
+        last=st.booleans(),
+        codes=_replies,
+    )
+    def send_bdat(self, chunk: bytes, last: bool, codes: list[int]) -> None:
+        """Send a BDAT chunk (legal only inside a transaction, with CHUNKING)."""
+        self.queue = list(codes)
+        key = "BDAT LAST" if last else "BDAT"
+        self._attempt(lambda: self.conn.send_bdat(chunk, last=last), key, {"CHUNKING"})
+
+    @rule()
+    def tls_established(self) -> None:
+        """Report a finished TLS handshake (legal only after 220 to STARTTLS)."""
+        before, state = snapshot(self.conn), self.conn.state
+        try:
+            self.conn.tls_established()
+        except LocalProtocolError:
+            assert snapshot(self.conn) == before
+            return
+        assert state is State.STARTTLS
+        assert (self.conn.state, self.conn.extensions) == (State.CONNECTED, Extensions.empty())
+
+    @rule(size=st.integers(1, 64))
+    def deliver(self, size: int) -> None:
+        """Some of the server's replies reach the client."""
+        data, self.to_client = bytes(self.to_client[:size]), self.to_client[size:]
+        if not data:
+            return  # b"" would mean EOF
+        self.conn.receive_data(data)
+        self._drain()
+
+    @rule()
+    def deliver_all(self) -> None:
+        """Every reply so far reaches the client."""
+        self.deliver(len(self.to_client))
+
+    def _drain(self) -> None:
+        if self.conn.state is State.STARTTLS:
+            return  # the client reads nothing more until TLS is up
+        for event in drain(self.conn):
+            assert isinstance(event, Response)
+            if event.command is None:
+                continue  # the greeting
+            self.consumed += 1
+            self._server_side(self.outstanding.pop(0), event.reply.code)
+
+    def _server_side(self, key: str, code: int) -> None:
+        # What the reply says about the server's transaction (RFC 5321 4.1.1, RFC 3030 2).
+        ok = 200 <= code < 300
+        if (key == "MAIL" and ok) or (key == "DATA" and code == 354):
+            self.server_transaction = True
+        elif key in ("EHLO", "HELO", "RSET", ".") or (key == "BDAT LAST" and ok):
+            self.server_transaction = False
+
+    @invariant()
+    def never_in_error(self) -> None:
+        """The server is consistent, so the client never sees a protocol error."""
+        assert self.conn.state is not State.ERROR
+
+    @invariant()
+    def replies_and_expectations_agree(self) -> None:
+        """The client awaits exactly the replies the server produced and it has not read."""
+        assert self.conn.pending == self.server.replies_sent - self.consumed
+
+    @invariant()
+    def pipelining_follows_rfc_2920(self) -> None:
+        """Only MAIL, RCPT, RSET and non-last BDAT are ever followed before their reply."""
+        assert all(key in ("MAIL", "RCPT", "RSET", "BDAT") for key in self.outstanding[:-1])
+        if "PIPELINING" not in self.extensions:
+            assert len(self.outstanding) <= 1
+
+    @invariant()
+    def transaction_state_matches_the_server(self) -> None:
+        """With every reply in, the client is in a transaction exactly when the server is."""
+        if self.conn.pending or self.conn.state in (State.CLOSED, State.GREETING, State.STARTTLS):
+            return
+        in_transaction = self.conn.state in (State.MAIL, State.BODY, State.BDAT)
+        assert in_transaction == self.server_transaction
+
+    @invariant()
+    def waiting_states_wait(self) -> None:
+        """DATA and END exist only while a reply is awaited."""
+        if self.conn.state in (State.DATA, State.END):
+            assert self.conn.pending >= 1
+
+    @invariant()
+    def accepted_recipients_were_sent(self) -> None:
+        """Only recipients actually sent in RCPT can be accepted."""
+        assert set(self.conn.accepted_recipients) <= {B, C, "j\u00f6rg@example.org"}
+
+    @invariant()
+    def transcript_is_bounded(self) -> None:
+        """The transcript never grows past its bound."""
+        assert len(self.conn.transcript()) <= 30
+
+
+Session.TestCase.settings = settings(
+    stateful_step_count=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_random_moves_keep_the_machine_consistent = Session.TestCase
+
+
+_texts = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12
+) | st.sampled_from(["a@example.org", "client.example", "x\r\nRSET", "\n", ".", "a@b.example\r"])
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ehlo=_texts,
+    sender=_texts,
+    recipients=st.lists(_texts, max_size=3),
+    envid=st.none() | _texts,
+    body=_bodies,
+)
+def test_wire_never_carries_a_bare_cr_or_lf(
+    ehlo: str, sender: str, recipients: list[str], envid: str | None, body: bytes
+) -> None:
+    """Whatever the caller passes, every byte sequence sent has CR and LF only as CRLF."""
+    conn, server = opened(("PIPELINING", "DSN", "SMTPUTF8"))
+    wire = bytearray()
+
+    def attempt(build: Callable[[], Command]) -> None:
+        try:
+            data = conn.send(build())
+        except (UsageError, LocalProtocolError):
+            return
+        wire.extend(data)
+        conn.receive_data(server.receive(data))
+        drain(conn)
+
+    attempt(lambda: Ehlo(ehlo))
+    attempt(lambda: MailFrom(sender=sender, envid=envid, smtputf8=True))
+    for recipient in recipients:
+        attempt(lambda r=recipient: RcptTo(recipient=r))  # type: ignore[misc]
+    attempt(Data)
+    if conn.state is State.BODY:
+        wire += conn.send_body(body)
+    assert _no_bare_cr_or_lf(bytes(wire))
+    assert _no_bare_cr_or_lf(bytes(server.received))

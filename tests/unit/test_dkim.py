@@ -503,6 +503,48 @@ def test_error_does_not_echo_key_material() -> None:
     assert "U0VDUkVU" not in str(info.value)
 
 
+class ExternalKey(rsa.RSAPrivateKey):
+    """An RSA key whose signing happens elsewhere (an HSM or KMS stand-in); it records calls."""
+
+    def __init__(self, inner: rsa.RSAPrivateKey) -> None:
+        self.inner = inner
+        self.digests: list[bytes] = []
+
+    def sign(self, data: bytes, padding: object, algorithm: object) -> bytes:  # type: ignore[override]
+        self.digests.append(data)
+        return self.inner.sign(data, padding, algorithm)  # type: ignore[arg-type]
+
+    def public_key(self) -> rsa.RSAPublicKey:
+        return self.inner.public_key()
+
+    @property
+    def key_size(self) -> int:
+        return self.inner.key_size
+
+    def decrypt(self, ciphertext: bytes, padding: object) -> bytes:  # type: ignore[override]
+        raise NotImplementedError
+
+    def private_numbers(self) -> rsa.RSAPrivateNumbers:
+        raise NotImplementedError
+
+    def private_bytes(self, *args: object) -> bytes:  # type: ignore[override]
+        raise NotImplementedError
+
+    def __copy__(self) -> ExternalKey:
+        return self
+
+    def __deepcopy__(self, memo: object) -> ExternalKey:
+        return self
+
+
+def test_external_key_object_signs_the_header_digest() -> None:
+    """A key object that signs elsewhere gets one SHA-256 digest per message and verifies."""
+    external = ExternalKey(rsa_key())
+    header = DKIMSigner(domain="example.com", selector="s", private_key=external)(MESSAGE)
+    assert [len(d) for d in external.digests] == [32]
+    assert verifies(header + MESSAGE, dns_record(rsa_key()))
+
+
 def test_other_key_types_and_encrypted_keys_are_refused() -> None:
     """EC keys and encrypted PEM are refused (load those yourself, pass RSA/Ed25519 objects)."""
     ec_key = ec.generate_private_key(ec.SECP256R1())

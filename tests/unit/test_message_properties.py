@@ -238,11 +238,15 @@ def test_fast_serialiser_equals_bytes_generator(  # noqa: PLR0917 - hypothesis p
     assert prepared.data == msg.as_bytes(policy=policy)
 
 
-_FIELD = st.one_of(
-    st.sampled_from(["From", "To", "Bcc", "Resent-Bcc", "bcc", "Subject", "X-A"]),
-    st.text(min_size=1, max_size=6),
-)
 _ONE_LINE = st.characters(blacklist_characters="\r\n")
+_KNOWN = st.sampled_from(["From", "To", "Bcc", "Resent-Bcc", "bcc", "Subject", "X-A"])
+_FIELD = st.one_of(_KNOWN, st.text(min_size=1, max_size=6))
+# A name starting with a space or tab would make its line a continuation,
+# and a colon would end the name early: neither is the field the test means.
+_ONE_LINE_FIELD = st.one_of(
+    _KNOWN,
+    st.text(_ONE_LINE, min_size=1, max_size=6).filter(lambda n: n[0] not in " \t" and ":" not in n),
+)
 _ENV = Envelope(sender="a@example.org", recipients=("b@example.net",))
 
 
@@ -283,9 +287,7 @@ def test_bytes_header_section_is_refused_or_has_no_bcc(
 @SETTINGS
 @given(
     lines=st.lists(
-        st.tuples(
-            _FIELD, st.text(st.characters(blacklist_characters="\r\n"), max_size=20), st.booleans()
-        ),
+        st.tuples(_ONE_LINE_FIELD, st.text(_ONE_LINE, max_size=20), st.booleans()),
         max_size=6,
     ),
     body=st.binary(max_size=50),

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from email.message import EmailMessage
 from types import TracebackType
 from typing import Any
 
 from .._pooling import RelaySet
-from .._sending import Submission, deferral, finish_result, is_relay_failure, note_message_id
+from .._sending import Submission, finish_result, is_deferral, is_relay_failure, note_message_id
 from .._settings import Endpoint, MailerConfig
 from .._sync.mailer import Outgoing, Progress
 from ..errors import MailTransferError, UsageError
@@ -44,6 +44,11 @@ class AsyncMailer:
         if not url:
             raise UsageError(f"set {variable} to a mailer URL, e.g. smtp://user:pass@host:587")
         return cls(url, **options)
+
+    @property
+    def pools(self) -> Mapping[Endpoint, AsyncConnectionPool]:
+        """Each relay's connection pool, once used (read their ``stats`` for monitoring)."""
+        return dict(self._pools)
 
     def _factory(self, endpoint: Endpoint) -> Callable[[], AsyncConnection]:
         arguments = self.config.connection_arguments(endpoint)
@@ -100,9 +105,8 @@ class AsyncMailer:
                     result = await conn.send(use_bdat=self.config.use_bdat, **arguments)
                 return finish_result(result, submission, host=str(endpoint), strict=strict)
             except MailTransferError as exc:
-                pause = deferral(exc)
-                if pause is not None:
-                    pool.defer(pause)
+                if is_deferral(exc) and self.config.deferral > 0:
+                    pool.defer(self.config.deferral)
                 if is_relay_failure(exc) and index + 1 < len(relays):
                     self._relays.cool(endpoint, loop.time())
                     continue
@@ -132,14 +136,30 @@ class AsyncMailer:
         concurrency: int | None = None,
         progress: Progress | None = None,
     ) -> AsyncIterator[tuple[int, SendResult | MailTransferError]]:
-        """Yield ``(index, result or error)`` as each message completes."""
+        """Yield ``(index, result or error)`` as each message completes.
+
+        Cancelling the consumer, or closing the iterator (``contextlib.aclosing``),
+        cancels the messages in flight; their connections are aborted and
+        their pool slots freed.
+        """
         items = list(messages)
-        workers = min(concurrency or self.config.limits.max_connections, max(len(items), 1))
+        if concurrency is not None and concurrency < 1:
+            raise UsageError(f"concurrency must be at least 1, got {concurrency!r}")
+        default = self.config.limits.max_connections * len(self.config.endpoints)
+        workers = min(concurrency or default, max(len(items), 1))
         queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
         feed = iter(enumerate(items))
+        stopping = False
 
         async def worker() -> None:
-            for index, item in feed:
+            # The flag, not only cancellation, stops a worker: on Python < 3.12 a
+            # cancellation that races a completing read can be swallowed by
+            # asyncio.wait_for, and the worker would go on sending the rest.
+            while not stopping:
+                step = next(feed, None)
+                if step is None:
+                    return
+                index, item = step
                 try:
                     outcome: Any = await self._send_item(item)
                 except MailTransferError as exc:
@@ -159,6 +179,7 @@ class AsyncMailer:
                     progress(done, len(items))
                 yield index, outcome
         finally:
+            stopping = True
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,12 +1,21 @@
-"""``AsyncConnectionPool``: reuse of ``AsyncConnection`` sessions to one endpoint, task-safe."""
+"""``AsyncConnectionPool``: reuse of ``AsyncConnection`` sessions to one endpoint, task-safe.
+
+Strategy: the bookkeeping (:class:`~mailtransfer._pooling.PoolBook`) is only
+ever changed in synchronous code, between two awaits, so one event loop needs
+no lock for it. That matters under cancellation: giving a slot back never
+waits for anything, so a task cancelled while it sends (or cancelled again
+while it cleans up) cannot leak a slot. Waiting tasks park on plain futures,
+woken one at a time.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
-from .._pooling import PoolBook, RateLimiter, wait_time
+from .._pooling import PoolBook, PoolStats, RateLimiter, wait_time
 from ..config import PoolLimits
 from ..errors import MailTransferError, PoolTimeout, UsageError
 from .connection import AsyncConnection
@@ -18,9 +27,14 @@ class AsyncConnectionPool:
     """Open sessions to one server, each leased to one task at a time.
 
     The asyncio twin of :class:`~mailtransfer.ConnectionPool`: the same rules,
-    the same bookkeeping, with ``asyncio.Condition`` instead of a lock. A task
-    cancelled while it holds a connection aborts that connection (its state is
-    unknown) and frees the slot; nothing leaks.
+    the same bookkeeping. A task cancelled while it holds a connection aborts
+    that connection (its state is unknown) and frees the slot; nothing leaks.
+    Use a pool from one event loop only.
+
+    Args:
+        factory: makes a new, unopened connection.
+        limits: how many connections, for how long (:class:`~mailtransfer.config.PoolLimits`).
+        rate_limit: at most this many messages per second through the whole pool.
     """
 
     def __init__(
@@ -33,10 +47,18 @@ class AsyncConnectionPool:
         self._factory = factory
         self.limits = limits or PoolLimits()
         self._book: PoolBook[AsyncConnection] = PoolBook(self.limits)
-        self._cond = asyncio.Condition()
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._rate = RateLimiter(rate_limit, burst=1.0) if rate_limit else None
-        self.max_seen = 0
+
+    @property
+    def max_seen(self) -> int:
         """The most connections that were open at once (for tests and monitoring)."""
+        return self._book.max_seen
+
+    @property
+    def stats(self) -> PoolStats:
+        """A snapshot of the pool's counts: in use, idle, opening, closing."""
+        return self._book.stats()
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
@@ -63,26 +85,25 @@ class AsyncConnectionPool:
         if self.limits.acquire_timeout is not None:
             deadline = loop.time() + self.limits.acquire_timeout
         while True:
-            async with self._cond:
-                conn, needs_check, to_close, reserved = await self._wait_for_slot(deadline)
-            for stale in to_close:
-                await stale.quit()
+            conn, needs_check, to_close, reserved = await self._wait_for_slot(deadline)
+            await self._dispose(to_close)
             if conn is None:
                 if reserved:
                     return await self._open_new()
                 continue
-            if needs_check and not await _healthy(conn):
-                async with self._cond:
-                    self._book.discard()
-                    self._cond.notify()
-                conn.abort()
-                continue
-            await self._pace()
-            return conn
+            try:
+                if not needs_check or await _healthy(conn):
+                    await self._pace()
+                    return conn
+            except BaseException:
+                self._drop(conn)
+                raise
+            self._drop(conn)
 
     async def _wait_for_slot(
         self, deadline: float | None
     ) -> tuple[AsyncConnection | None, bool, list[AsyncConnection], bool]:
+        """``(idle connection, needs_check, to_close, reserved a new slot)``."""
         book = self._book
         loop = asyncio.get_running_loop()
         while True:
@@ -94,7 +115,6 @@ class AsyncConnectionPool:
                 return conn, needs_check, to_close, False
             if book.may_open(now):
                 book.start_opening()
-                self.max_seen = max(self.max_seen, book.total)
                 return None, False, to_close, True
             if to_close:
                 return None, False, to_close, False
@@ -104,23 +124,74 @@ class AsyncConnectionPool:
                     f"no connection became free within {self.limits.acquire_timeout}s"
                     f" {book.describe()}"
                 )
-            with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
-                await asyncio.wait_for(self._cond.wait(), wait)
+            await self._wait(wait)
+
+    async def _wait(self, timeout: float | None) -> None:
+        """Park until woken (a slot may be free) or ``timeout`` seconds pass."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        timer = None if timeout is None else loop.call_later(timeout, _resolve, waiter)
+        try:
+            await waiter
+        except BaseException:
+            # Woken and cancelled at once: pass the wake-up on, or a slot stays unused.
+            if waiter.done() and not waiter.cancelled():
+                self._wake()
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+
+    def _wake(self, count: int = 1) -> None:
+        """Wake up to ``count`` waiting tasks."""
+        while count > 0 and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                count -= 1
 
     async def _open_new(self) -> AsyncConnection:
-        conn = self._factory()
+        conn: AsyncConnection | None = None
         try:
+            conn = self._factory()
             await conn.open()
         except BaseException:
-            conn.abort()
-            async with self._cond:
-                self._book.opened(ok=False)
-                self._cond.notify()
+            if conn is not None:
+                conn.abort()
+            self._book.opened(ok=False)
+            self._wake()
             raise
-        async with self._cond:
-            self._book.opened(ok=True)
-        await self._pace()
+        self._book.opened(ok=True)
+        try:
+            await self._pace()
+        except BaseException:
+            self._drop(conn)
+            raise
         return conn
+
+    def _drop(self, conn: AsyncConnection) -> None:
+        """Abort a leased connection that will not be used, and free its slot."""
+        conn.abort()
+        self._book.discard()
+        self._wake()
+
+    async def _dispose(self, conns: list[AsyncConnection]) -> None:
+        """QUIT (or abort) connections the book handed back, then free their slots.
+
+        The slots are freed whatever happens, cancellation included.
+        """
+        if not conns:
+            return
+        try:
+            await asyncio.gather(*(_quit_or_abort(conn) for conn in conns))
+        finally:
+            for conn in conns:
+                conn.abort()
+            self._book.finished_closing(len(conns))
+            self._wake(len(conns))
 
     async def _pace(self) -> None:
         if self._rate is None:
@@ -130,16 +201,12 @@ class AsyncConnectionPool:
             await asyncio.sleep(wait)
 
     async def _release(self, conn: AsyncConnection) -> None:
-        loop = asyncio.get_running_loop()
-        # Shielded: a cancelled task must still give its slot back.
-        async with self._cond:
-            to_close = self._book.give_back(conn, loop.time())
-            self._cond.notify()
-        for stale in to_close:
-            if stale.is_usable:
-                await asyncio.shield(stale.quit())
-            else:
-                stale.abort()
+        # The bookkeeping happens before the first await: a cancelled task
+        # (even one cancelled again here) always gives its slot back.
+        to_close = self._book.give_back(conn, asyncio.get_running_loop().time())
+        if not to_close:
+            self._wake()
+        await self._dispose(to_close)
 
     def defer(self, seconds: float) -> None:
         """Open no new connection for ``seconds``: the server asked us to slow down."""
@@ -147,13 +214,24 @@ class AsyncConnectionPool:
 
     async def aclose(self) -> None:
         """QUIT every idle connection; connections in use close when returned."""
-        async with self._cond:
-            idle = self._book.close()
-            self._cond.notify_all()
-        await asyncio.gather(*(conn.quit() for conn in idle), return_exceptions=True)
+        idle = self._book.close()
+        self._wake(len(self._waiters))
+        await self._dispose(idle)
 
     def __repr__(self) -> str:
         return f"<AsyncConnectionPool {self._book.describe()}>"
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+async def _quit_or_abort(conn: AsyncConnection) -> None:
+    if conn.is_usable:
+        await conn.quit()
+    else:
+        conn.abort()
 
 
 async def _healthy(conn: AsyncConnection) -> bool:

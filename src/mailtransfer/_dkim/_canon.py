@@ -41,6 +41,9 @@ Field = tuple[bytes, bytes]
 # value runs to the end of the line plus every continuation line (one that
 # starts with WSP, section 2.2.3).
 _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+):([^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*)")
+# A whole header block of such fields; checked first, so findall() cannot skip
+# a bad line. Linear: a field line never starts with WSP, a continuation does.
+_HEADER_BLOCK = re.compile(rb"(?:[\x21-\x39\x3b-\x7e]+:[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*)*")
 # RFC 6376 section 3.4.4 (relaxed body), step "reduce all sequences of WSP
 # within a line to a single SP": only runs that hold a tab or are longer than
 # one space change, so single spaces are left alone instead of rewritten.
@@ -77,18 +80,16 @@ def parse_fields(head: bytes) -> list[Field]:
             dkimpy skips an mbox ``From `` line here; such a line is not mail
             that can be sent, so it is refused instead.
     """
-    fields: list[Field] = []
-    pos, end, match = 0, len(head), _FIELD.match
-    while pos < end:
-        found = match(head, pos)
-        if found is None:
-            line = head.count(_CRLF, 0, pos) + 1
-            raise UnsignableMessage(
-                f"header line {line} is not 'name: value' (a printable ASCII name without "
-                "spaces, then ':') nor a continuation line starting with a space or tab"
-            )
-        fields.append((found.group(1), found.group(2)))
-        pos = found.end()
+    # Two passes in C (check, then extract) beat one match() call per field.
+    good = _HEADER_BLOCK.match(head)
+    assert good is not None  # the pattern matches the empty string
+    if good.end() != len(head):
+        line = head.count(_CRLF, 0, good.end()) + 1
+        raise UnsignableMessage(
+            f"header line {line} is not 'name: value' (a printable ASCII name without "
+            "spaces, then ':') nor a continuation line starting with a space or tab"
+        )
+    fields: list[Field] = _FIELD.findall(head)
     return fields
 
 
@@ -110,6 +111,8 @@ def _strip_trailing_lines(body: bytes) -> bytes:
     # Section 3.4.3: empty lines at the end are ignored; a body that does not
     # end with CRLF gets one. rstrip() is exact when what it removed is CRLF
     # pairs only; otherwise (a CR or LF outside a pair) count pairs slowly.
+    if body.endswith(_CRLF) and not body.endswith(b"\r\n\r\n"):
+        return body  # the common case: nothing to strip, nothing to copy
     stripped = body.rstrip(b"\r\n")
     tail = len(body) - len(stripped)
     if tail == 0:
@@ -160,16 +163,25 @@ def header_canon(field: Field, algorithm: Canonicalization) -> bytes:
     return name.lower() + b":" + _relaxed_value(value) + _CRLF
 
 
-def select(fields: Sequence[Field], names: Iterable[bytes]) -> list[Field]:
+def select(
+    fields: Sequence[Field], names: Iterable[bytes], lowered: Sequence[bytes] | None = None
+) -> list[Field]:
     """The fields a signature covers, in ``h=`` order (RFC 6376 section 5.4.2).
 
     Each name takes the bottom-most instance of that field not taken yet; a
     name with no instance left contributes nothing (the "nonexistent header
     field" of section 5.4, which is what makes oversigning work).
+
+    Args:
+        fields: the message's header fields.
+        names: the ``h=`` names, lower-case.
+        lowered: the field names already lower-cased, if at hand.
     """
     instances: dict[bytes, list[int]] = {}
-    for index, (name, _) in enumerate(fields):
-        instances.setdefault(name.lower(), []).append(index)
+    if lowered is None:
+        lowered = [name.lower() for name, _ in fields]
+    for index, name in enumerate(lowered):
+        instances.setdefault(name, []).append(index)
     chosen: list[Field] = []
     for name in names:
         left = instances.get(name)

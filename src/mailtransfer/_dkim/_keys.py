@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 PrivateKey = Union[rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey]  # noqa: UP007 - runtime alias
+PublicKey = Union[rsa.RSAPublicKey, ed25519.Ed25519PublicKey]  # noqa: UP007 - runtime alias
 KeyLike = Union[str, "os.PathLike[str]", bytes, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey]
 """A private key: a PEM file path, PEM bytes (or PEM text), or a ``cryptography`` key object."""
 
@@ -68,6 +69,7 @@ class SigningKey:
     algorithm: Algorithm
     bits: int
     _private: PrivateKey = dataclasses.field(repr=False)
+    _public: PublicKey = dataclasses.field(repr=False)
 
     def sign(self, digest: bytes) -> bytes:
         """Sign the SHA-256 digest of the canonicalised header data."""
@@ -79,12 +81,12 @@ class SigningKey:
 
     def verify(self, signature: bytes, digest: bytes) -> bool:
         """Check ``signature`` over ``digest`` with the public half of this key."""
-        key = self._private
+        key = self._public
         try:
-            if isinstance(key, rsa.RSAPrivateKey):
-                key.public_key().verify(signature, digest, _PKCS1_V15, _PREHASHED_SHA256)
+            if isinstance(key, rsa.RSAPublicKey):
+                key.verify(signature, digest, _PKCS1_V15, _PREHASHED_SHA256)
             else:
-                key.public_key().verify(signature, digest)
+                key.verify(signature, digest)
         except InvalidSignature:
             return False
         return True
@@ -141,7 +143,7 @@ def load_key(key: KeyLike, *, what: str = "private_key") -> SigningKey:
                 f"{what} could not be parsed as an unencrypted PEM private key"
             ) from None
     if isinstance(obj, ed25519.Ed25519PrivateKey):
-        return SigningKey(Algorithm.ED25519_SHA256, 256, obj)
+        return SigningKey(Algorithm.ED25519_SHA256, 256, obj, obj.public_key())
     if not isinstance(obj, rsa.RSAPrivateKey):
         raise DKIMConfigError(
             f"{what} must be an RSA or Ed25519 private key (RFC 8301, RFC 8463), or a PEM "
@@ -159,7 +161,7 @@ def load_key(key: KeyLike, *, what: str = "private_key") -> SigningKey:
             WeakKeyWarning,
             stacklevel=3,
         )
-    return SigningKey(Algorithm.RSA_SHA256, bits, obj)
+    return SigningKey(Algorithm.RSA_SHA256, bits, obj, obj.public_key())
 
 
 def dns_record(private_key: PrivateKey) -> str:

@@ -63,13 +63,14 @@ DEFAULT_HEADERS: tuple[str, ...] = (
     "resent-date", "resent-from", "resent-sender", "resent-to", "resent-cc",
     "resent-message-id", "feedback-id",
 )  # fmt: skip
-"""Fields signed when present (RFC 6376 section 5.4.1's list, and ``List-Unsubscribe-Post``)."""
+"""Fields signed when present: RFC 6376 section 5.4.1's list, ``List-Unsubscribe-Post``
+(RFC 8058) and ``Feedback-ID`` (which Gmail wants signed), plus :data:`DEFAULT_OVERSIGN`."""
 
 _NAME = b"DKIM-Signature"
 # dkimpy folds so that lines, field name included, stay within 72 columns.
 _FIRST_LINE = 72 - len(_NAME)
-# A stand-in for b= while hashing: as long as a short signature, so that b=
-# starts its own line in both passes and the folding before it is the same.
+# dkimpy's stand-in for the b= value while hashing: 60 characters, too long
+# to share a line with "bh=...;", so b= always starts a line of its own.
 _PLACEHOLDER = b"0" * 60
 _CRLF = b"\r\n"
 _B_VALUE = re.compile(rb"(;[ \t\r\n]*b[ \t\r\n]*=)[A-Za-z0-9+/= \t\r\n]*\Z")
@@ -125,7 +126,7 @@ class DKIMSigner:
             key when omitted.
         canonicalization: ``(header, body)``, each ``"relaxed"`` or ``"simple"``.
         headers: the fields to sign when present; :data:`DEFAULT_HEADERS`
-            when omitted. ``From`` is always signed.
+            when omitted. ``from`` must be here or in ``oversign``.
         oversign: the fields to sign once more than they occur, so that none
             can be added without breaking the signature.
         expiry: when set, ``x=`` says the signature expires this long after ``t=``.
@@ -152,15 +153,15 @@ class DKIMSigner:
     __slots__ = (
         "_body_canon",
         "_clock",
+        "_domain",
         "_expiry",
         "_header_canon",
         "_key",
         "_oversign",
         "_prefix",
+        "_selector",
         "_sign_set",
         "_verify",
-        "domain",
-        "selector",
     )
 
     def __init__(
@@ -178,10 +179,8 @@ class DKIMSigner:
         verify: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.domain: str = check_domain(domain)
-        """The signing domain, ``d=``."""
-        self.selector: str = check_selector(selector)
-        """The selector, ``s=``."""
+        self._domain = check_domain(domain)
+        self._selector = check_selector(selector)
         if len(selector) + len("._domainkey.") + len(domain) > 253:
             raise DKIMConfigError(
                 "selector and domain must fit in a DNS name (253 characters) with "
@@ -227,6 +226,16 @@ class DKIMSigner:
         ).encode("ascii")
 
     @property
+    def domain(self) -> str:
+        """The signing domain, ``d=``."""
+        return self._domain
+
+    @property
+    def selector(self) -> str:
+        """The selector, ``s=``."""
+        return self._selector
+
+    @property
     def algorithm(self) -> Algorithm:
         """The signing algorithm, ``a=``."""
         return self._key.algorithm
@@ -266,17 +275,14 @@ class DKIMSigner:
             UnsignableMessage: a malformed header section, or not exactly one From.
             DKIMVerificationFailed: with ``verify=True``, the check failed.
         """
-        return self.sign_fields(*split_message(wire_form(message)))
+        return self._sign_fields(*split_message(wire_form(message)))
 
-    def sign_fields(self, fields: Sequence[Field], body: bytes) -> bytes:
-        """Sign a message already split by :func:`split_message` (saves parsing it twice).
-
-        Raises:
-            UnsignableMessage: not exactly one From field.
-            DKIMVerificationFailed: with ``verify=True``, the check failed.
-        """
+    def _sign_fields(self, fields: Sequence[Field], body: bytes) -> bytes:
+        # The work of __call__, for a message already split (the keyring
+        # splits it to find the From domain and must not do so twice).
         sign_set = self._sign_set
-        names = [lower for lower in (name.lower() for name, _ in fields) if lower in sign_set]
+        lowered = [name.lower() for name, _ in fields]
+        names = [name for name in lowered if name in sign_set]
         if names.count(b"from") != 1:
             raise UnsignableMessage(
                 "message must have exactly one From field (RFC 5322 section 3.6), "
@@ -292,13 +298,17 @@ class DKIMSigner:
         # RFC 6376 section 3.7: the signature field itself is hashed last,
         # with an empty b= value and without its final CRLF.
         folded = fold(tags + _PLACEHOLDER, _FIRST_LINE)
-        if not folded.endswith(b"b=" + _PLACEHOLDER):  # pragma: no cover - see _PLACEHOLDER
-            raise DKIMError("internal error: the b= placeholder was folded")
+        # b= always starts a line of its own ("; bh=" and 44 characters come
+        # before it), so the finished header is this text with the signature
+        # folded after it: no need to fold everything again.
+        if not folded.endswith(b"\r\n b=" + _PLACEHOLDER):  # pragma: no cover
+            raise DKIMError("internal error: b= does not start a line of its own")
+        head = folded[: -len(_PLACEHOLDER)]
         hc = self._header_canon
-        data = b"".join([header_canon(field, hc) for field in select(fields, names)])
-        data += header_canon((_NAME, b" " + folded[: -len(_PLACEHOLDER)]), hc).rstrip()
+        data = b"".join([header_canon(field, hc) for field in select(fields, names, lowered)])
+        data += header_canon((_NAME, b" " + head), hc).rstrip()
         signature = self._key.sign(hashlib.sha256(data).digest())
-        line = _NAME + b": " + _fold_final(tags + base64.b64encode(signature))
+        line = _NAME + b": " + head[:-2] + _fold_b(b"b=" + base64.b64encode(signature))
         if self._verify:
             self._check(line, fields, body_hash)
         return line
@@ -328,16 +338,17 @@ class DKIMSigner:
             )
 
 
-def _fold_final(value: bytes) -> bytes:
-    # dkimpy folds the finished value with its CRLF counted in the last
-    # line's width. For a few key sizes (e.g. 2096 or 2536 bits) the CRLF,
-    # or its LF alone, then lands on a continuation line of its own, which is
-    # a broken header; only there, fold without the CRLF (a deliberate
-    # difference from dkimpy).
-    folded = fold(value + _CRLF, _FIRST_LINE)
-    if folded.rsplit(b"\r\n ", 1)[-1] in (_CRLF, b"\n"):
-        return fold(value, _FIRST_LINE) + _CRLF
-    return folded
+def _fold_b(text: bytes) -> bytes:
+    # dkimpy cuts the b= line, final CRLF included, into 71-byte pieces.
+    # For a few key sizes (e.g. 2096 or 2536 bits) the CRLF, or its LF
+    # alone, then lands on a continuation line of its own, a broken header;
+    # only there, the CRLF is added after cutting (a deliberate difference).
+    with_crlf = text + _CRLF
+    pieces = [with_crlf[i : i + 71] for i in range(0, len(with_crlf), 71)]
+    if pieces[-1] in (_CRLF, b"\n"):
+        pieces = [text[i : i + 71] for i in range(0, len(text), 71)]
+        pieces[-1] += _CRLF
+    return b"\r\n ".join(pieces)
 
 
 def _check_added(added: object, signer: object) -> bytes:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Generator, Sequence
 from typing import Any
 
 from ..auth import AuthExchange, AuthState, ChannelBinding, OAuth2, choose
+from ..auth._choose import check_cleartext
 from ..config import Timeouts
 from ..errors import NoSuitableMechanism, classify
 from ..protocol import Auth, AuthResponse, Connection, Reply, Stage
@@ -36,6 +36,9 @@ def authenticate(
         AuthenticationFailed (and other ReplyErrors): the server refused.
         SASLError: the server broke the mechanism's rules.
     """
+    # THREATS S7: refuse before anything else, so that not even a token is fetched for
+    # a session that will not use it (choose() checks again, for direct callers).
+    check_cleartext(tls_active=conn.tls_active, allow_insecure=allow_insecure)
     offered = conn.extensions.auth
     if not offered:
         raise NoSuitableMechanism(
@@ -49,7 +52,11 @@ def authenticate(
     for attempt in (1, 2):
         creds = credentials
         if isinstance(credentials, OAuth2):
-            creds = yield Call(lambda: _fresh_token(credentials))
+            # The driver calls the provider itself and awaits an async one (the asyncio
+            # driver) or closes it and refuses (the sync driver): no coroutine is left
+            # un-awaited, and the flow never sees anything but the token.
+            token = yield Call(credentials.token_provider)
+            creds = OAuth2.static(credentials.username, token)
         mechanism = choose(
             offered,
             creds,
@@ -76,15 +83,3 @@ def authenticate(
             continue  # the token was rejected: fetch a fresh one, once
         break
     raise classify(reply, stage=Stage.AUTH, command=f"AUTH {mechanism.name} ****")
-
-
-def _fresh_token(credentials: OAuth2) -> Any:
-    """Call the token provider; an async provider yields an awaitable for the async driver."""
-    result = credentials.token_provider()
-    if inspect.isawaitable(result):
-
-        async def finish() -> OAuth2:
-            return OAuth2.static(credentials.username, await result)
-
-        return finish()
-    return OAuth2.static(credentials.username, result)

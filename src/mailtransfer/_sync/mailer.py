@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -11,7 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from .._pooling import RelaySet
-from .._sending import Submission, deferral, finish_result, is_relay_failure, note_message_id
+from .._sending import Submission, finish_result, is_deferral, is_relay_failure, note_message_id
 from .._settings import Endpoint, MailerConfig
 from ..errors import MailTransferError, UsageError
 from ..message import Envelope
@@ -53,12 +54,15 @@ class Mailer:
         rate_limit: at most this many messages per second per relay.
         use_bdat: send bodies with BDAT when the server offers CHUNKING.
         source_address: bind outgoing connections to this ``(host, port)``.
-        cooldown: seconds a relay that failed to connect is skipped.
+        cooldown: seconds a relay that failed to connect is tried last.
+        deferral: seconds a relay opens no new connection after a 421 or a
+            4.7.x deferral (default 5).
     """
 
     def __init__(self, url: str | Sequence[str] | None = None, **options: Any) -> None:
         self.config = MailerConfig.resolve(url, **options)
         self._relays = RelaySet(self.config.endpoints, self.config.cooldown)
+        self._relays_lock = threading.Lock()
         self._pools = {
             endpoint: ConnectionPool(
                 self._factory(endpoint), self.config.limits, rate_limit=self.config.rate_limit
@@ -78,6 +82,11 @@ class Mailer:
         if not url:
             raise UsageError(f"set {variable} to a mailer URL, e.g. smtp://user:pass@host:587")
         return cls(url, **options)
+
+    @property
+    def pools(self) -> Mapping[Endpoint, ConnectionPool]:
+        """Each relay's connection pool (read their ``stats`` for monitoring)."""
+        return dict(self._pools)
 
     def _factory(self, endpoint: Endpoint) -> Callable[[], SyncConnection]:
         arguments = self.config.connection_arguments(endpoint)
@@ -134,7 +143,8 @@ class Mailer:
     def _attempt(self, submission: Submission, strict: bool) -> SendResult:
         if self._closed:
             raise UsageError("the mailer is closed")
-        relays = self._relays.order(time.monotonic())
+        with self._relays_lock:
+            relays = self._relays.order(time.monotonic())
         for index, endpoint in enumerate(relays):
             pool = self._pools[endpoint]
             try:
@@ -143,11 +153,11 @@ class Mailer:
                     result = conn.send(use_bdat=self.config.use_bdat, **arguments)
                 return finish_result(result, submission, host=str(endpoint), strict=strict)
             except MailTransferError as exc:
-                pause = deferral(exc)
-                if pause is not None:
-                    pool.defer(pause)
+                if is_deferral(exc) and self.config.deferral > 0:
+                    pool.defer(self.config.deferral)
                 if is_relay_failure(exc) and index + 1 < len(relays):
-                    self._relays.cool(endpoint, time.monotonic())
+                    with self._relays_lock:
+                        self._relays.cool(endpoint, time.monotonic())
                     continue
                 raise
         raise AssertionError("unreachable: the last relay's error is raised")  # pragma: no cover
@@ -185,11 +195,19 @@ class Mailer:
         concurrency: int | None = None,
         progress: Progress | None = None,
     ) -> Iterator[tuple[int, SendResult | MailTransferError]]:
-        """Like :meth:`send_many`, but yield ``(index, result or error)`` as each completes."""
+        """Like :meth:`send_many`, but yield ``(index, result or error)`` as each completes.
+
+        Stopping early (closing the iterator, or an exception from ``progress``)
+        cancels the messages not yet started; those already being sent finish
+        before this returns, so no connection is left in use.
+        """
         items = list(messages)
-        workers = concurrency or self.config.limits.max_connections
+        if concurrency is not None and concurrency < 1:
+            raise UsageError(f"concurrency must be at least 1, got {concurrency!r}")
+        workers = concurrency or self.config.limits.max_connections * len(self._pools)
         done = 0
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mailtransfer") as pool:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mailtransfer")
+        try:
             pending: dict[Future[SendResult], int] = {
                 pool.submit(self._send_item, item): index for index, item in enumerate(items)
             }
@@ -205,6 +223,8 @@ class Mailer:
                     if progress is not None:
                         progress(done, len(items))
                     yield index, outcome
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _send_item(self, item: Outgoing) -> SendResult:
         if isinstance(item, EmailMessage):
@@ -219,7 +239,8 @@ class Mailer:
         Raises:
             ConnectError, Timeout, TLSError, ReplyError: what went wrong, typed.
         """
-        endpoint = self._relays.order(time.monotonic())[0]
+        with self._relays_lock:
+            endpoint = self._relays.order(time.monotonic())[0]
         conn = self._factory(endpoint)()
         try:
             extensions = conn.open()

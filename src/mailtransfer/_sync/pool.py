@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from .._pooling import PoolBook, RateLimiter, wait_time
+from .._pooling import PoolBook, PoolStats, RateLimiter, wait_time
 from ..config import PoolLimits
 from ..errors import MailTransferError, PoolTimeout, UsageError
 from .connection import SyncConnection
@@ -21,6 +21,8 @@ class ConnectionPool:
     A connection is never shared by two transactions at once; after use it
     goes back to the pool only if it is healthy and between transactions,
     so a connection that saw a 421, a timeout or a protocol error is never reused.
+    A connection being closed still counts against ``max_connections`` until its
+    socket is gone, so the server never sees more than that many at once.
 
     Args:
         factory: makes a new, unopened connection.
@@ -40,8 +42,17 @@ class ConnectionPool:
         self._book: PoolBook[SyncConnection] = PoolBook(self.limits)
         self._cond = threading.Condition()
         self._rate = RateLimiter(rate_limit, burst=1.0) if rate_limit else None
-        self.max_seen = 0
+
+    @property
+    def max_seen(self) -> int:
         """The most connections that were open at once (for tests and monitoring)."""
+        return self._book.max_seen
+
+    @property
+    def stats(self) -> PoolStats:
+        """A snapshot of the pool's counts: in use, idle, opening, closing."""
+        with self._cond:
+            return self._book.stats()
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[SyncConnection]:
@@ -65,19 +76,19 @@ class ConnectionPool:
         while True:
             with self._cond:
                 conn, needs_check, to_close, reserved = self._wait_for_slot(deadline)
-            _close_all(to_close)
+            self._dispose(to_close)
             if conn is None:
                 if reserved:
                     return self._open_new()
                 continue
-            if needs_check and not _healthy(conn):
-                with self._cond:
-                    self._book.discard()
-                    self._cond.notify()
-                conn.close()
-                continue
-            self._pace()
-            return conn
+            try:
+                if not needs_check or _healthy(conn):
+                    self._pace()
+                    return conn
+            except BaseException:
+                self._drop(conn)
+                raise
+            self._drop(conn)
 
     def _wait_for_slot(
         self, deadline: float | None
@@ -93,7 +104,6 @@ class ConnectionPool:
                 return conn, needs_check, to_close, False
             if book.may_open(now):
                 book.start_opening()
-                self.max_seen = max(self.max_seen, book.total)
                 return None, False, to_close, True
             if to_close:
                 return None, False, to_close, False
@@ -106,19 +116,47 @@ class ConnectionPool:
             self._cond.wait(wait)
 
     def _open_new(self) -> SyncConnection:
-        conn = self._factory()
+        conn: SyncConnection | None = None
         try:
+            conn = self._factory()
             conn.open()
         except BaseException:
+            # Close first: the slot is free only once the socket is gone.
+            if conn is not None:
+                conn.close()
             with self._cond:
                 self._book.opened(ok=False)
                 self._cond.notify()
-            conn.close()
             raise
         with self._cond:
             self._book.opened(ok=True)
-        self._pace()
+        try:
+            self._pace()
+        except BaseException:
+            self._drop(conn)
+            raise
         return conn
+
+    def _drop(self, conn: SyncConnection) -> None:
+        """Close a leased connection that will not be used, and free its slot."""
+        conn.close()
+        with self._cond:
+            self._book.discard()
+            self._cond.notify()
+
+    def _dispose(self, conns: list[SyncConnection]) -> None:
+        """QUIT (or close) connections the book handed back, then free their slots."""
+        if not conns:
+            return
+        try:
+            for conn in conns:
+                conn.quit()
+        finally:
+            for conn in conns:
+                conn.close()
+            with self._cond:
+                self._book.finished_closing(len(conns))
+                self._cond.notify(len(conns))
 
     def _pace(self) -> None:
         if self._rate is None:
@@ -131,9 +169,9 @@ class ConnectionPool:
     def _release(self, conn: SyncConnection) -> None:
         with self._cond:
             to_close = self._book.give_back(conn, time.monotonic())
-            self._cond.notify()
-        for stale in to_close:
-            stale.quit()
+            if not to_close:
+                self._cond.notify()
+        self._dispose(to_close)
 
     def defer(self, seconds: float) -> None:
         """Open no new connection for ``seconds``: the server asked us to slow down (421, 4.7.x)."""
@@ -145,8 +183,7 @@ class ConnectionPool:
         with self._cond:
             idle = self._book.close()
             self._cond.notify_all()
-        for conn in idle:
-            conn.quit()
+        self._dispose(idle)
 
     def __repr__(self) -> str:
         return f"<ConnectionPool {self._book.describe()}>"
@@ -157,8 +194,3 @@ def _healthy(conn: SyncConnection) -> bool:
         return conn.noop().is_success and conn.is_usable
     except MailTransferError:
         return False
-
-
-def _close_all(conns: list[SyncConnection]) -> None:
-    for conn in conns:
-        conn.quit()

@@ -21,7 +21,13 @@ from ._credentials import ChannelBinding, OAuth2, Password, check_int
 from ._mechanisms import CramMD5, Login, OAuthBearer, Plain, XOAuth2
 from ._scram import Scram
 
-__all__ = ["DEFAULT_MECHANISMS", "MechanismRegistry", "RegisteredMechanism", "choose"]
+__all__ = [
+    "DEFAULT_MECHANISMS",
+    "MechanismRegistry",
+    "RegisteredMechanism",
+    "check_cleartext",
+    "choose",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,6 +152,21 @@ SCRAM-SHA-1 > CRAM-MD5 > PLAIN > LOGIN. For OAuth 2.0: OAUTHBEARER > XOAUTH2.
 """
 
 
+def check_cleartext(*, tls_active: bool, allow_insecure: bool) -> None:
+    """Refuse to authenticate without TLS unless the caller opted in (THREATS S7).
+
+    Raises:
+        InsecureAuthRefused: ``tls_active`` and ``allow_insecure`` are both False.
+    """
+    if not tls_active and not allow_insecure:
+        # Not one AUTH byte over cleartext: the message says both ways out.
+        raise InsecureAuthRefused(
+            "refusing to authenticate over a connection without TLS: start TLS first"
+            " (tls=StartTLS() or ImplicitTLS()), or opt in with allow_insecure_auth=True"
+            " (allow_insecure=True for choose()), only on a trusted network such as loopback"
+        )
+
+
 def choose(
     offered: Iterable[str],
     credentials: object,
@@ -189,12 +210,7 @@ def choose(
             factory built a mechanism under another name; also whatever the
             mechanism's constructor raises for unusable credentials.
     """
-    if not tls_active and not allow_insecure:
-        # THREATS S7: not one AUTH byte over cleartext unless the caller opted in.
-        raise InsecureAuthRefused(
-            "refusing to authenticate over a connection without TLS: start TLS first,"
-            " or pass allow_insecure=True (only on a trusted network such as loopback)"
-        )
+    check_cleartext(tls_active=tls_active, allow_insecure=allow_insecure)
     if channel_binding is not None and not tls_active:
         raise InvalidArgument("channel_binding was given, but tls_active is False")
     if isinstance(offered, str):

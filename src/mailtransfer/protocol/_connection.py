@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NoReturn
 
 from ._data import DataEncoder, encode_data
@@ -73,6 +73,8 @@ class _Awaited:
     """LMTP end of message: stands for one reply per accepted recipient, counted when reached."""
     final: bool = True
     """False for all but the last of the per-recipient replies: the state waits for the last."""
+    transaction: int = 0
+    """Which MAIL the command came after: a later MAIL (pipelined after RSET) supersedes it."""
 
 
 class Connection:
@@ -119,6 +121,8 @@ class Connection:
         self._eof = False
         self._eof_reported = False
         self._transaction_open = False
+        self._transaction = 0
+        """Counts the MAIL commands sent; replies to earlier transactions no longer steer."""
         self._mail: MailFrom | None = None
         self._accepted: list[str] = []
         self._encoder: DataEncoder | None = None
@@ -185,6 +189,7 @@ class Connection:
             self._mail = command
             self._accepted = []
             self._transaction_open = False
+            self._transaction += 1
         self._expect(command, key, new_state)
         self.state = new_state
         self._record("C", command)
@@ -249,7 +254,9 @@ class Connection:
         # recipient. How many were accepted may not be known yet (pipelined
         # RCPTs), so one entry stands for them all until it is reached.
         per_recipient = self.lmtp and new_state is State.END
-        self._pending.append(_Awaited(command, key, per_recipient=per_recipient))
+        self._pending.append(
+            _Awaited(command, key, per_recipient=per_recipient, transaction=self._transaction)
+        )
 
     def tls_established(self) -> None:
         """Tell the core the TLS handshake after STARTTLS is done.
@@ -326,10 +333,10 @@ class Connection:
         # refused MAIL or a failed BDAT chunk the server answers once.
         recipients = self._accepted if self.state is State.END else []
         if not recipients:
-            return _Awaited(awaited.command, awaited.key)
+            return replace(awaited, per_recipient=False)
         last = len(recipients) - 1
         rest = [
-            _Awaited(awaited.command, awaited.key, recipient, final=i == last)
+            replace(awaited, recipient=recipient, per_recipient=False, final=i == last)
             for i, recipient in enumerate(recipients)
         ]
         self._pending.extendleft(reversed(rest[1:]))
@@ -339,6 +346,12 @@ class Connection:
         code = reply.code
         ok = 200 <= code < 300
         key = awaited.key
+        if awaited.transaction != self._transaction:
+            # A reply for a transaction that a pipelined RSET and MAIL already replaced:
+            # the state is the newer transaction's; only a 421 still concerns it.
+            if code == 421:
+                self.state = State.CLOSED
+            return
         if key == "MAIL" and ok:
             self._transaction_open = True
         elif key == "RCPT" and ok and isinstance(awaited.command, RcptTo):

@@ -3,14 +3,14 @@
 Two kinds of in-process server, both running in a background thread so they serve plain
 and asyncio tests alike, both listening on an ephemeral port of 127.0.0.1:
 
-- :class:`RecordingServer`: a correct SMTP/LMTP server (aiosmtpd) that records every message
-  and can refuse senders, recipients or data on cue (:class:`Faults`). Needs the ``testing``
+- `RecordingServer`: a correct SMTP/LMTP server (aiosmtpd) that records every message
+  and can refuse senders, recipients or data on cue (`Faults`). Needs the ``testing``
   extra: ``pip install 'mailtransfer[testing]'``.
-- :class:`ScriptedServer`: runs an ``async def script(peer)`` per connection, for hostile and
-  broken servers. Ready-made scripts cover the usual faults, and :func:`basic_ok_server` is a
+- `ScriptedServer`: runs an ``async def script(peer)`` per connection, for hostile and
+  broken servers. Ready-made scripts cover the usual faults, and `basic_ok_server` is a
   fast correct server with PIPELINING and CHUNKING.
 
-:func:`tls_certificates` makes throw-away certificates (needs trustme).
+`tls_certificates` makes throw-away certificates (needs trustme).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ test can use the server from synchronous code and from its own event loop alike.
 own loop thread rather than aiosmtpd's ``Controller`` because the controller probes the port it
 was given, which is useless with port 0 (an ephemeral port is what keeps parallel tests apart).
 Our handler records each accepted message and replays the refusals a test scripts through
-:class:`Faults`. aiosmtpd is imported only when a server is built, so the rest of
-:mod:`mailtransfer.testing` works without the ``testing`` extra.
+`Faults`. aiosmtpd is imported only when a server is built, so the rest of
+`mailtransfer.testing` works without the ``testing`` extra.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ _T = TypeVar("_T")
 _INSTALL_HINT = "pip install 'mailtransfer[testing]'"
 
 DEFAULT_SIZE_LIMIT = 32 * 1024 * 1024
-"""The ``SIZE`` (RFC 1870) a :class:`RecordingServer` advertises unless told otherwise."""
+"""The ``SIZE`` (RFC 1870) a `RecordingServer` advertises unless told otherwise."""
 
 # Parameters each extension adds to MAIL and RCPT. aiosmtpd itself knows only SIZE, BODY and
 # SMTPUTF8 and answers 555 to anything else, which is right for unadvertised extensions.
@@ -79,7 +79,7 @@ class ReceivedMessage:
         """Parse ``data`` with the modern ``email`` policy.
 
         Returns:
-            The message as an :class:`email.message.EmailMessage`.
+            The message as an `email.message.EmailMessage`.
         """
         return BytesParser(policy=email.policy.default).parsebytes(self.data)
 
@@ -102,7 +102,7 @@ def _reply_line(code: int, text: str, *, lowest: int) -> str:
 
 
 class Faults:
-    """Refusals and delays that a :class:`RecordingServer` applies to later commands.
+    """Refusals and delays that a `RecordingServer` applies to later commands.
 
     Every method adds a rule; ``times`` limits how often it fires (``None``: for ever), so
     ``refuse_recipient("a@x.test", 451, "4.7.1 Try later", times=1)`` models greylisting.
@@ -477,7 +477,7 @@ class RecordingServer:
     plain and from asyncio tests. It offers ``SIZE``, ``8BITMIME``, ``SMTPUTF8`` and, as
     configured, ``STARTTLS`` and ``AUTH PLAIN LOGIN``; it does not offer ``PIPELINING`` or
     ``CHUNKING`` unless listed in ``extensions`` (aiosmtpd handles pipelined commands but has
-    no ``BDAT``: use :func:`basic_ok_server` for that).
+    no ``BDAT``: use `basic_ok_server` for that).
 
     Args:
         host: the address to listen on.
@@ -554,7 +554,7 @@ class RecordingServer:
             "authenticator": self._handler.authenticate if auth is not None else None,
         }
         self.faults = Faults()
-        """The refusals and delays to apply; see :class:`Faults`."""
+        """The refusals and delays to apply; see `Faults`."""
         self._lock = threading.Condition()
         self._messages: list[ReceivedMessage] = []
         self._commands: list[str] = []
@@ -625,7 +625,7 @@ class RecordingServer:
             return list(self._messages)
 
     async def wait_for_async(self, count: int = 1, timeout: float = 5.0) -> list[ReceivedMessage]:
-        """Like :meth:`wait_for`, without blocking the caller's event loop.
+        """Like `wait_for`, without blocking the caller's event loop.
 
         Raises:
             TimeoutError: fewer than ``count`` messages arrived in time.

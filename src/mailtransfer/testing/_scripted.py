@@ -1,10 +1,10 @@
 """A TCP server whose every byte a test scripts: for hostile and faulty SMTP peers.
 
 Strategy: one asyncio loop in a background thread accepts connections on loopback and runs the
-test's ``async def script(peer)`` once per connection. :class:`ScriptedPeer` gives the script
+test's ``async def script(peer)`` once per connection. `ScriptedPeer` gives the script
 line-level reads with timeouts, raw writes, a server-side TLS upgrade, and both kinds of
 disconnect (FIN and RST). Whatever a script raises is kept and raised again in the test when
-the server stops, so a script that went wrong cannot let a test pass. :class:`EsmtpScript` is a
+the server stops, so a script that went wrong cannot let a test pass. `EsmtpScript` is a
 small correct ESMTP server (with PIPELINING and CHUNKING, which aiosmtpd lacks) that the
 ready-made fault scripts below bend at one chosen command.
 """
@@ -29,7 +29,7 @@ __all__ = ["DEFAULT_TIMEOUT", "Script", "ScriptError", "ScriptedPeer", "Scripted
 _T = TypeVar("_T")
 
 DEFAULT_TIMEOUT = 10.0
-"""Seconds a :class:`ScriptedPeer` read waits for the client before failing the script."""
+"""Seconds a `ScriptedPeer` read waits for the client before failing the script."""
 
 
 class ScriptError(AssertionError):
@@ -119,7 +119,7 @@ class ScriptedPeer:
 
     @property
     def tls(self) -> bool:
-        """Whether the connection is encrypted (implicit TLS or after :meth:`start_tls`)."""
+        """Whether the connection is encrypted (implicit TLS or after `start_tls`)."""
         return self._conn.tls
 
     @property
@@ -132,7 +132,7 @@ class ScriptedPeer:
         """Write ``data`` as one write, and wait while the client is not reading.
 
         Bytes written after the connection closed are dropped silently, as a real server
-        would; check :attr:`closed` in loops.
+        would; check `closed` in loops.
         """
         transport = self._conn.transport
         if transport is None or transport.is_closing():
@@ -249,7 +249,7 @@ class ScriptedPeer:
         """Do the server side of a TLS handshake on this connection (after a ``220``).
 
         Plaintext the client sent before the handshake is discarded (it stays in
-        :attr:`received`), as RFC 3207 section 4.2 tells a server to.
+        `received`), as RFC 3207 section 4.2 tells a server to.
 
         Raises:
             ssl.SSLError: the handshake failed, e.g. the client rejected the certificate.
@@ -309,7 +309,7 @@ class ScriptedPeer:
 
 
 Script = Callable[[ScriptedPeer], Awaitable[None]]
-"""What a :class:`ScriptedServer` runs for each connection: ``async def script(peer)``."""
+"""What a `ScriptedServer` runs for each connection: ``async def script(peer)``."""
 
 
 class ScriptedServer:
@@ -358,7 +358,7 @@ class ScriptedServer:
         self._active = 0
         self._cond = threading.Condition()
         self.peers: list[ScriptedPeer] = []
-        """One :class:`ScriptedPeer` per accepted connection, in order."""
+        """One `ScriptedPeer` per accepted connection, in order."""
         self.errors: list[BaseException] = []
         """Exceptions raised by scripts so far (raised again when the server stops)."""
         self.max_concurrent = 0
@@ -475,7 +475,7 @@ class ScriptedServer:
         """Stop the server, then raise the first exception a script raised.
 
         Raises:
-            BaseException: whatever a script raised (the others stay in :attr:`errors`).
+            BaseException: whatever a script raised (the others stay in `errors`).
         """
         loop_thread, self._loop_thread = self._loop_thread, None
         if loop_thread is None:
@@ -511,7 +511,7 @@ DEFAULT_EXTENSIONS: tuple[str, ...] = (
     "DSN",
     "SIZE 33554432",
 )
-"""The EHLO keywords :func:`basic_ok_server` advertises by default."""
+"""The EHLO keywords `basic_ok_server` advertises by default."""
 
 Intercept = Callable[[ScriptedPeer, bytes], Awaitable[bool]]
 """``async def intercept(peer, line) -> bool``: return True when it handled ``line`` itself."""
@@ -522,6 +522,11 @@ _CRLF = b"\r\n"
 def _unstuff(body: bytes) -> bytes:
     # RFC 5321 section 4.5.2: drop the first "." of every line that starts with one.
     return _CRLF.join(line[1:] if line.startswith(b".") else line for line in body.split(_CRLF))
+
+
+def _closing(peer: ScriptedPeer) -> bool:
+    transport = peer._conn.transport
+    return transport is None or transport.is_closing()
 
 
 def _text(raw: bytes) -> str:
@@ -562,7 +567,7 @@ class EsmtpScript:
 
     It handles EHLO/HELO/LHLO, STARTTLS, AUTH PLAIN and LOGIN (any credentials), MAIL, RCPT,
     DATA, BDAT (RFC 3030), RSET, NOOP, VRFY and QUIT, answers pipelined commands in order, and
-    records each message in :attr:`messages`. An ``intercept`` hook sees every line first and
+    records each message in `messages`. An ``intercept`` hook sees every line first and
     can take over, which is how the ready-made fault scripts are built.
 
     Args:
@@ -621,7 +626,9 @@ class EsmtpScript:
         if self.intercept is None or not await self.intercept(peer, b""):
             await peer.send(f"220 {self.hostname} ESMTP scripted\r\n".encode())
         session = _Session()
-        while not peer.closed:
+        # Stop when our side closed, not at the client's EOF: a client that half-closes
+        # after pipelining its last commands still gets its replies.
+        while not _closing(peer):
             line = await peer.readline(timeout=None)
             if not line:
                 return
@@ -793,7 +800,7 @@ def basic_ok_server(
     """A correct ESMTP server that accepts everything; fast, with PIPELINING and CHUNKING.
 
     Returns:
-        An :class:`EsmtpScript`; its ``messages`` list fills as mail arrives.
+        An `EsmtpScript`; its ``messages`` list fills as mail arrives.
     """
     return EsmtpScript(extensions=extensions, hostname=hostname, tls=tls, lmtp=lmtp)
 
@@ -813,7 +820,7 @@ def _at(
     action: Callable[[ScriptedPeer, bytes], Awaitable[None]],
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
 ) -> EsmtpScript:
-    """An :class:`EsmtpScript` that runs ``action`` instead of its reply to ``command``."""
+    """An `EsmtpScript` that runs ``action`` instead of its reply to ``command``."""
     matches = _matcher(command)
 
     async def intercept(peer: ScriptedPeer, line: bytes) -> bool:

@@ -2,7 +2,7 @@
 
 A fresh certificate authority per call means nothing on the machine trusts it: a client that
 connects with the default trust store must fail verification, and one given
-:attr:`TLSCertificates.client_context` (or the CA file) must succeed. That pair of outcomes is
+`TLSCertificates.client_context` (or the CA file) must succeed. That pair of outcomes is
 what certificate tests need (THREATS.md S6).
 """
 
@@ -37,8 +37,8 @@ class TLSCertificates:
         ca: the ``trustme.CA`` that signed everything here.
         hostnames: the names and addresses the server certificate is valid for.
         server_context: a server-side context holding the server certificate (for
-            :class:`RecordingServer` ``tls_context``/``implicit_tls`` or
-            :meth:`ScriptedPeer.start_tls`).
+            `RecordingServer` ``tls_context``/``implicit_tls`` or
+            `ScriptedPeer.start_tls`).
         client_context: a client-side context that trusts ``ca`` and checks host names.
         ca_pem: the CA certificate in PEM form.
     """
@@ -66,7 +66,7 @@ class TLSCertificates:
             not_after: the end of the validity period (default: in the far future).
 
         Returns:
-            A server-side :class:`ssl.SSLContext`.
+            A server-side `ssl.SSLContext`.
 
         Raises:
             ValueError: no host name given.
