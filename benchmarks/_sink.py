@@ -1,33 +1,42 @@
-"""Helpers for bench_send.py: the smtp-sink server, CPU pinning, child processes, test messages.
+"""The harness of bench_send.py: smtp-sink, CPU pinning, child processes, load checks, tables.
 
-Kept apart from the contenders so that what is measured (bench_send.py) reads
-on its own. Nothing here imports mailtransfer.
+Kept apart from the contenders so that what is measured (bench_send.py)
+reads on its own. Nothing here imports mailtransfer.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
-import selectors
+import platform
 import re
+import selectors
 import shutil
 import socket
+import statistics
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
-    "SENDER",
     "RECIPIENT",
+    "SENDER",
     "ChildRun",
+    "Contender",
+    "Samples",
     "Sink",
+    "big_table",
     "cpu_plan",
-    "machine_busy",
-    "wait_until_quiet",
     "find_tool",
+    "machine_busy",
+    "machine_info",
     "make_big_message",
     "make_message",
+    "ratio",
     "run_child",
+    "throughput_table",
+    "wait_until_quiet",
 ]
 
 SENDER = "sender@bench.example"
@@ -41,7 +50,7 @@ def find_tool(name: str) -> str:
     """The path of a Postfix test tool (``/usr/sbin`` is often not on a user's PATH).
 
     Raises:
-        SystemExit: the tool is not installed (see /work/shared/RECIPES.md).
+        SystemExit: the tool is not installed (see benchmarks/README.md).
     """
     found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin")
     if found is None:
@@ -62,6 +71,9 @@ def cpu_plan() -> tuple[list[str], list[str]]:
     if len(cpus) < 2 or taskset is None:
         return [], []
     return [taskset, "-c", str(cpus[0])], [taskset, "-c", str(cpus[1])]
+
+
+# -- test messages ---------------------------------------------------------------------------
 
 
 def make_message(size: int = 2048) -> bytes:
@@ -89,7 +101,8 @@ def make_message(size: int = 2048) -> bytes:
         total += len(_LINE) + 2
     lines.append(b"x" * (size - total - 2) + b"\r\n")
     message = b"".join(lines)
-    assert len(message) == size, len(message)
+    if len(message) != size:
+        raise ValueError(f"size must be at least {len(head) + 10}, got {size}")
     return message
 
 
@@ -107,18 +120,23 @@ def make_big_message(path: Path, size: int) -> int:
     return written
 
 
-def machine_busy() -> float:
-    """CPU seconds spent so far by every process on this machine (all CPUs, from ``/proc/stat``).
+# -- the machine -----------------------------------------------------------------------------
 
-    Steal time counts as busy: on a virtual machine it is time another guest
-    took from us.
+
+def machine_busy() -> float:
+    """CPU seconds that processes on this machine have used so far (all CPUs, ``/proc/stat``).
+
+    User, system and steal time (on a virtual machine, steal is time another
+    guest took from us). Interrupt and softirq time is left out: loopback TCP
+    runs there, on behalf of the benchmark itself, and no process is charged
+    for it.
     """
     try:
         fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     except OSError:
         return 0.0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, _irq, _softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until_quiet(limit: float, patience: float) -> float:
@@ -136,12 +154,41 @@ def wait_until_quiet(limit: float, patience: float) -> float:
             return load
 
 
+def machine_info() -> str:
+    """Date, OS, CPU, Python and tool versions, for the report."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    postfix = subprocess.run(
+        ["postconf", "-d", "-h", "mail_version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    try:
+        import aiosmtplib
+
+        aio = aiosmtplib.__version__
+    except ImportError:
+        aio = "not installed"
+    return (
+        f"{datetime.date.today().isoformat()}, {platform.system()} {platform.release()},"
+        f" {cpu}, {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable),"
+        f" Python {platform.python_version()}, smtp-sink/smtp-source from Postfix"
+        f" {postfix or '?'}, aiosmtplib {aio}"
+    )
+
+
+# -- child processes -------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class ChildRun:
-    """What a finished child process left: its output, exit status, peak RSS and times."""
+    """What a finished child process left: its output, peak RSS and times."""
 
     stdout: str
-    returncode: int
     max_rss_kb: int
     cpu_seconds: float
     wall_seconds: float
@@ -153,6 +200,9 @@ def run_child(command: list[str], *, env: dict[str, str] | None, timeout: float)
     ``getrusage(RUSAGE_CHILDREN)`` would give the largest of *all* children so
     far; ``wait4`` gives this child's own peak RSS (``taskset`` execs, so the
     pid is the measured program's).
+
+    Raises:
+        RuntimeError: the child failed or ran longer than ``timeout``.
     """
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -161,14 +211,13 @@ def run_child(command: list[str], *, env: dict[str, str] | None, timeout: float)
     finally:
         # Reap it here, whatever happened, and read its own rusage.
         _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         tail = err.decode(errors="replace").strip()[-2000:]
         raise RuntimeError(f"{command[:6]}... exited with {proc.returncode}: {tail}")
     return ChildRun(
         stdout=out.decode(),
-        returncode=proc.returncode,
         max_rss_kb=usage.ru_maxrss,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
         wall_seconds=wall,
@@ -177,8 +226,8 @@ def run_child(command: list[str], *, env: dict[str, str] | None, timeout: float)
 
 def _drain(proc: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bytes]:
     """Read both pipes to EOF without reaping the child (``wait4`` must do that)."""
-
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     chunks: dict[int, list[bytes]] = {proc.stdout.fileno(): [], proc.stderr.fileno(): []}
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as sel:
@@ -198,16 +247,19 @@ def _drain(proc: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bytes]
     return b"".join(chunks[proc.stdout.fileno()]), b"".join(chunks[proc.stderr.fileno()])
 
 
+# -- the sink --------------------------------------------------------------------------------
+
+
 class Sink:
     """``smtp-sink`` on 127.0.0.1, discarding mail and counting it (``-c``).
 
     The counters go to a file as ``sess=N quit=N mesg=N`` updates, one after
     each session end, QUIT and end of data; :meth:`accepted` reads the latest
     ``mesg`` value, the number of messages the sink has accepted so far.
+    smtp-sink offers PIPELINING, 8BITMIME, SIZE and DSN by default.
     """
 
     def __init__(self, workdir: Path, pin: list[str]) -> None:
-        self.workdir = workdir
         self.pin = pin
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
@@ -216,7 +268,11 @@ class Sink:
         self._last = 0
 
     def start(self) -> None:
-        """Start the sink on a free port and wait until it answers."""
+        """Start the sink on a free port and wait until it answers.
+
+        Raises:
+            RuntimeError: it did not start within 10 seconds.
+        """
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -261,11 +317,11 @@ class Sink:
         except OSError:
             return 0.0
         fields = stat.rsplit(")", 1)[1].split()
-        # Fields 14 and 15 of stat(5) (utime, stime); the split drops the first two.
+        # utime and stime are fields 14 and 15 of proc(5); this split starts at field 3.
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def settle(self, at_least: int, timeout: float = 10.0) -> int:
-        """Wait until the count reaches ``at_least`` (or stops moving); return the count."""
+        """Wait until the count reaches ``at_least`` (or ``timeout`` passes); return the count."""
         deadline = time.monotonic() + timeout
         count = self.accepted()
         while count < at_least and time.monotonic() < deadline:
@@ -278,3 +334,80 @@ class Sink:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             self._proc.wait(5)
+
+
+# -- results and tables ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Contender:
+    """One row of the throughput table: a child kind at a concurrency."""
+
+    label: str
+    kind: str
+    conc: int
+
+
+@dataclass(slots=True)
+class Samples:
+    """What the runs of one contender measured, one list entry per run."""
+
+    rates: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
+    sink_us: list[float] = field(default_factory=list)
+    other_load: list[float] = field(default_factory=list)
+    rss_kb: list[int] = field(default_factory=list)
+    sent: int = 0
+    accepted: int = 0
+    failed: int = 0
+
+
+def ratio(samples: dict[Contender, Samples], a: Contender, b: Contender) -> float:
+    """Median over runs of a's rate / b's rate in the same run."""
+    pairs = zip(samples[a].rates, samples[b].rates, strict=True)
+    return statistics.median(x / y for x, y in pairs)
+
+
+def throughput_table(
+    plan: list[Contender], samples: dict[Contender, Samples], count: int, runs: int
+) -> list[str]:
+    """The main table, as Markdown lines."""
+    refs = {c.conc: c for c in plan if c.kind == "smtp_source"}
+    lines = [
+        f"Each row: {runs} runs of {count:,} messages of 2,048 bytes; median (min-max).",
+        "",
+        "| contender | conn. | messages/s | vs smtp-source | client CPU us/msg"
+        " | sink load | other load | peak RSS MB | sink accepted / sent | failures |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for c in plan:
+        s = samples[c]
+        ref = refs.get(c.conc)
+        versus = f"{ratio(samples, c, ref):.2f}x" if ref is not None else "-"
+        rate = statistics.median(s.rates)
+        # Sink CPU per message times the rate: near 100% means the sink, not the client, set it.
+        load = rate * statistics.median(s.sink_us) / 1e6
+        lines.append(
+            f"| {c.label} | {c.conc} | {rate:,.0f} ({min(s.rates):,.0f}-{max(s.rates):,.0f})"
+            f" | {versus} | {statistics.median(s.cpu_us):.0f} | {load:.0%}"
+            f" | {max(s.other_load):.2f} | {max(s.rss_kb) / 1024:.0f}"
+            f" | {s.accepted:,} / {s.sent:,} | {s.failed} |"
+        )
+    return lines
+
+
+def big_table(
+    big: dict[str, tuple[float, int, bool]], labels: dict[str, str], mb: int
+) -> list[str]:
+    """The large-message table: MB/s, peak RSS, and whether the sink got the message."""
+    lines = [
+        "",
+        f"One {mb} MB message:",
+        "",
+        "| sender | MB/s | peak RSS MB | arrived |",
+        "|---|--:|--:|---|",
+    ]
+    for kind, (speed, rss, ok) in big.items():
+        shown = f"{speed:.0f}" if speed else "-"
+        lines.append(f"| {labels[kind]} | {shown} | {rss / 1024:.0f} | {'yes' if ok else 'NO'} |")
+    return lines

@@ -19,31 +19,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _sink import (  # noqa: E402
+from _sink import (
     RECIPIENT,
     SENDER,
+    Contender,
+    Samples,
     Sink,
+    big_table,
     cpu_plan,
     find_tool,
-    make_big_message,
     machine_busy,
+    machine_info,
+    make_big_message,
     make_message,
+    ratio,
     run_child,
+    throughput_table,
     wait_until_quiet,
 )
 
@@ -115,7 +117,7 @@ def child_mt_async_email(port: int, body: bytes, n: int, conc: int, warm: int) -
 
 
 def child_mt_conn_async(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:
-    """``conc`` AsyncConnection objects, each sending its share with ``send()``: no mailer, no pool."""
+    """``conc`` AsyncConnection objects, each sending its share: no mailer, no pool, no retry."""
     from mailtransfer import AsyncConnection, NoTLS
     from mailtransfer.errors import MailTransferError
 
@@ -135,10 +137,14 @@ def child_mt_conn_async(port: int, body: bytes, n: int, conc: int, warm: int) ->
         ]
         await asyncio.gather(*(c.open() for c in conns))
         warmed = [0, 0]
-        await asyncio.gather(*(share(c, k, warmed) for c, k in zip(conns, _split(warm, conc))))
+        await asyncio.gather(
+            *(share(c, k, warmed) for c, k in zip(conns, _split(warm, conc), strict=True))
+        )
         tally = [0, 0]
         stop = _timed()
-        await asyncio.gather(*(share(c, k, tally) for c, k in zip(conns, _split(n, conc))))
+        await asyncio.gather(
+            *(share(c, k, tally) for c, k in zip(conns, _split(n, conc), strict=True))
+        )
         seconds, cpu = stop()
         await asyncio.gather(*(c.quit() for c in conns))
         return _report(seconds, cpu, (tally[0], tally[1]), (warmed[0], warmed[1]))
@@ -185,10 +191,14 @@ def _aiosmtplib(port: int, n: int, conc: int, warm: int, send: Any) -> dict[str,
         ]
         await asyncio.gather(*(c.connect() for c in clients))
         warmed = [0, 0]
-        await asyncio.gather(*(share(c, k, warmed) for c, k in zip(clients, _split(warm, conc))))
+        await asyncio.gather(
+            *(share(c, k, warmed) for c, k in zip(clients, _split(warm, conc), strict=True))
+        )
         tally = [0, 0]
         stop = _timed()
-        await asyncio.gather(*(share(c, k, tally) for c, k in zip(clients, _split(n, conc))))
+        await asyncio.gather(
+            *(share(c, k, tally) for c, k in zip(clients, _split(n, conc), strict=True))
+        )
         seconds, cpu = stop()
         await asyncio.gather(*(c.quit() for c in clients))
         return _report(seconds, cpu, (tally[0], tally[1]), (warmed[0], warmed[1]))
@@ -340,41 +350,16 @@ def child_main(args: argparse.Namespace) -> None:
 
 # -- the parent: plan, run, check, report -------------------------------------------------------
 
-
-@dataclass(frozen=True, slots=True)
-class Contender:
-    """One configuration in the table."""
-
-    label: str
-    kind: str
-    conc: int
-
-
-@dataclass(slots=True)
-class Samples:
-    """What the runs of one contender measured."""
-
-    rates: list[float] = field(default_factory=list)
-    cpu_us: list[float] = field(default_factory=list)
-    sink_us: list[float] = field(default_factory=list)
-    other_load: list[float] = field(default_factory=list)
-    rss_kb: list[int] = field(default_factory=list)
-    sent: int = 0
-    accepted: int = 0
-    failed: int = 0
-
-
 CONCURRENCIES = (1, 4, 16)
 QUIET = 0.15
-"""Other processes may use at most this many CPUs before a run starts (when waiting for a lull)."""
-SMTP_SOURCE = "smtp-source"
+"""Other processes may use at most this many CPUs when a run starts (if waiting for a lull)."""
 
 
 def contenders() -> list[Contender]:
     """Every configuration of the throughput table, in table order."""
-    plan = [Contender(SMTP_SOURCE, "smtp_source", c) for c in CONCURRENCIES]
+    plan = [Contender("smtp-source", "smtp_source", c) for c in CONCURRENCIES]
     plan += [Contender("mailtransfer AsyncMailer, bytes", "mt_async", c) for c in CONCURRENCIES]
-    plan += [Contender("mailtransfer Mailer (threads), bytes", "mt_sync", c) for c in (1, 4, 16)]
+    plan += [Contender("mailtransfer Mailer (threads), bytes", "mt_sync", c) for c in CONCURRENCIES]
     plan += [Contender("aiosmtplib sendmail, bytes", "aio_sendmail", c) for c in CONCURRENCIES]
     plan.append(Contender("mailtransfer AsyncConnection.send, no pool", "mt_conn_async", 16))
     plan.append(Contender("mailtransfer AsyncMailer, EmailMessage", "mt_async_email", 16))
@@ -382,6 +367,25 @@ def contenders() -> list[Contender]:
     plan.append(Contender("smtplib, one reused connection", "smtplib", 1))
     plan.append(Contender("smtplib, 16 threads x own connection", "smtplib", 16))
     return plan
+
+
+TARGETS = (
+    ("AsyncMailer at 16 >= smtp-source at 16", ("mt_async", 16), ("smtp_source", 16), 1.0),
+    ("AsyncMailer at 16 >= 3x aiosmtplib at 16", ("mt_async", 16), ("aio_sendmail", 16), 3.0),
+    ("Mailer.send_many at 16 >= 2x aiosmtplib at 16", ("mt_sync", 16), ("aio_sendmail", 16), 2.0),
+    (
+        "EmailMessage: AsyncMailer at 16 >= 2x aiosmtplib send_message at 16",
+        ("mt_async_email", 16),
+        ("aio_send_message", 16),
+        2.0,
+    ),
+)
+
+BIG_LABELS = {
+    "idle_mt": "Python + mailtransfer imported, one open connection (the floor)",
+    "mt_file": "mailtransfer SyncConnection.send(open(path, 'rb'))",
+    "smtplib_file": "smtplib sendmail(f.read())",
+}
 
 
 class Bench:
@@ -396,13 +400,11 @@ class Bench:
         self.sink = Sink(workdir, sink_pin)
         self.message = workdir / "message.eml"
         self.message.write_bytes(make_message(2048))
-        extra = os.environ.get("PYTHONPATH", "")
-        self.env = dict(
-            os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"), extra]))
-        )
+        paths = [str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]
+        self.env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, paths)))
 
     def python_child(
-        self, kind: str, conc: int, count: int, warm: int, message: Path, profile: str = ""
+        self, kind: str, conc: int, count: int, *, warm: int, message: Path, profile: str = ""
     ) -> list[str]:
         """The command line that runs one contender in a pinned child process."""
         command = [*self.client_pin, sys.executable, str(Path(__file__).resolve())]
@@ -422,7 +424,11 @@ class Bench:
         ]
 
     def run(self, contender: Contender, samples: Samples) -> None:
-        """One timed run of one contender; the sink must have accepted every message."""
+        """One timed run of one contender, with the sink's count of what arrived.
+
+        Raises:
+            RuntimeError: a child failed or reported nonsense.
+        """
         if self.patience:
             wait_until_quiet(QUIET, self.patience)
         before = self.sink.accepted()
@@ -430,28 +436,27 @@ class Bench:
         busy = machine_busy()
         if contender.kind == "smtp_source":
             child = run_child(self.smtp_source(contender.conc, self.count), env=None, timeout=600)
-            # smtp-source exits non-zero on any failure (run_child raises then).
+            # smtp-source exits non-zero on any failure (and run_child raises).
             seconds, cpu, failed, sent = child.wall_seconds, child.cpu_seconds, 0, self.count
         else:
             command = self.python_child(
-                contender.kind, contender.conc, self.count, self.warm, self.message
+                contender.kind, contender.conc, self.count, warm=self.warm, message=self.message
             )
             child = run_child(command, env=self.env, timeout=600)
             report = json.loads(child.stdout.strip().splitlines()[-1])
+            if report["ok"] + report["failed"] != self.count:
+                raise RuntimeError(f"{contender.label}: reported {report} for {self.count}")
             seconds, cpu = report["seconds"], report["cpu"]
             failed = report["failed"] + report["warm_failed"]
             sent = self.count + self.warm
-            if report["ok"] + report["failed"] != self.count:
-                raise RuntimeError(f"{contender.label}: reported {report} for {self.count}")
         # What everything else on the machine did meanwhile, in CPUs (ours and the sink's removed).
-        busy = machine_busy() - busy
-        sink_cpu = self.sink.cpu_seconds() - sink_cpu
-        other = max(0.0, busy - child.cpu_seconds - sink_cpu) / child.wall_seconds
+        other = machine_busy() - busy - child.cpu_seconds - (self.sink.cpu_seconds() - sink_cpu)
         accepted = self.sink.settle(before + sent) - before
-        samples.other_load.append(other)
+        sink_cpu = self.sink.cpu_seconds() - sink_cpu
         samples.rates.append(self.count / seconds)
         samples.cpu_us.append(cpu / self.count * 1e6)
         samples.sink_us.append(sink_cpu / max(accepted, 1) * 1e6)
+        samples.other_load.append(max(0.0, other) / child.wall_seconds)
         samples.rss_kb.append(child.max_rss_kb)
         samples.sent += sent
         samples.accepted += accepted
@@ -459,47 +464,22 @@ class Bench:
 
     def big(self, kind: str, path: Path) -> tuple[float, int, bool]:
         """One large-message send: seconds, peak RSS in KB, and whether the sink got it."""
+        if self.patience:
+            wait_until_quiet(QUIET, self.patience)
         before = self.sink.accepted()
-        command = self.python_child(kind, 1, 1, 0, path)
+        command = self.python_child(kind, 1, 1, warm=0, message=path)
         child = run_child(command, env=self.env, timeout=600)
         report = json.loads(child.stdout.strip().splitlines()[-1])
         arrived = kind == "idle_mt" or self.sink.settle(before + 1, timeout=30) == before + 1
         return report["seconds"], child.max_rss_kb, arrived and report["failed"] == 0
 
 
-def _ratio(samples: dict[Contender, Samples], a: Contender, b: Contender) -> float:
-    """Median over runs of a's rate / b's rate in the same run."""
-    return statistics.median(x / y for x, y in zip(samples[a].rates, samples[b].rates))
-
-
-def _machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    postfix = subprocess.run(
-        ["postconf", "-d", "-h", "mail_version"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    try:
-        import aiosmtplib
-
-        aio = aiosmtplib.__version__
-    except ImportError:
-        aio = "not installed"
-    return (
-        f"{datetime.date.today().isoformat()}, {platform.system()} {platform.release()},"
-        f" {cpu}, {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable),"
-        f" Python {platform.python_version()}, smtp-sink/smtp-source from Postfix"
-        f" {postfix or '?'}, aiosmtplib {aio}"
-    )
-
-
 def run_benchmark(args: argparse.Namespace) -> int:
-    """The whole benchmark: every contender, several interleaved runs, then the large message."""
+    """The whole benchmark: every contender, several interleaved runs, then the large message.
+
+    Returns:
+        1 when any message was lost or refused (a rate means nothing then), else 0.
+    """
     count = _round16(args.count or (480 if args.quick else 8_000))
     runs = args.runs or (3 if args.quick else 5)
     big_mb = args.big_mb or (10 if args.quick else 100)
@@ -518,37 +498,34 @@ def run_benchmark(args: argparse.Namespace) -> int:
             # Untimed: warm the sink, the loopback path and the page cache.
             run_child(bench.smtp_source(16, 500), env=None, timeout=120)
             for run in range(runs):
-                order = plan[run % len(plan) :] + plan[: run % len(plan)]
-                for contender in order:
-                    bench.run(contender, samples[contender])
-                    rate = samples[contender].rates[-1]
+                # Interleaved, each run in a rotated order: slow drifts hit every contender.
+                for c in plan[run % len(plan) :] + plan[: run % len(plan)]:
+                    bench.run(c, samples[c])
                     _progress(
-                        f"run {run + 1}/{runs} {contender.label} @{contender.conc}: {rate:,.0f}/s"
+                        f"run {run + 1}/{runs} {c.label} @{c.conc}: {samples[c].rates[-1]:,.0f}/s"
                     )
             big = _big_messages(bench, big_mb, 1 if args.quick else 3)
         finally:
             bench.sink.stop()
-    lines = _table(plan, samples, count, runs)
+    lines = throughput_table(plan, samples, count, runs)
     lines += _targets(plan, samples)
-    lines += _big_table(big, big_mb)
-    lines += ["", f"Machine: {_machine()}.", f"Took {time.monotonic() - started:.0f} s."]
+    lines += big_table(big, BIG_LABELS, big_mb)
+    lines += ["", f"Machine: {machine_info()}.", f"Took {time.monotonic() - started:.0f} s."]
     noisy = max(max(samples[c].other_load) for c in plan)
     if noisy > QUIET:
         lines.append(
             f"WARNING: other processes used up to {noisy:.2f} CPUs during a run"
-            " ('other load'); those numbers are not trustworthy."
+            " ('other load'); the rates of those rows are not trustworthy."
         )
     print("\n".join(lines))
     if args.json:
-        raw = {f"{c.label} @{c.conc}": vars_of(samples[c]) for c in plan}
+        raw = {f"{c.label} @{c.conc}": _as_dict(samples[c]) for c in plan}
         Path(args.json).write_text(json.dumps({"count": count, "runs": runs, "samples": raw}))
     lost = [c for c in plan if samples[c].accepted != samples[c].sent or samples[c].failed]
-    big_lost = [kind for kind, (_, _, ok) in big.items() if not ok]
-    return 1 if lost or big_lost else 0
+    return 1 if lost or not all(ok for _, _, ok in big.values()) else 0
 
 
-def vars_of(samples: Samples) -> dict[str, Any]:
-    """The samples as a JSON-able dict."""
+def _as_dict(samples: Samples) -> dict[str, Any]:
     return {name: getattr(samples, name) for name in Samples.__dataclass_fields__}
 
 
@@ -565,147 +542,109 @@ def _big_messages(bench: Bench, size_mb: int, runs: int) -> dict[str, tuple[floa
     path = bench.workdir / "big.eml"
     size = make_big_message(path, size_mb * 1_000_000)
     found: dict[str, tuple[float, int, bool]] = {}
-    for kind in ("idle_mt", "mt_file", "smtplib_file"):
+    for kind in BIG_LABELS:
         results = [bench.big(kind, path) for _ in range(runs)]
         seconds = statistics.median(r[0] for r in results)
-        found[kind] = (
-            size / seconds / 1e6 if seconds else 0.0,
-            max(r[1] for r in results),
-            all(r[2] for r in results),
-        )
-        _progress(f"{kind}: {found[kind][0]:.0f} MB/s, peak RSS {found[kind][1] / 1024:.0f} MB")
+        speed = size / seconds / 1e6 if seconds else 0.0
+        found[kind] = (speed, max(r[1] for r in results), all(r[2] for r in results))
+        _progress(f"{kind}: {speed:.0f} MB/s, peak RSS {found[kind][1] / 1024:.0f} MB")
     path.unlink()
     return found
 
 
-def _table(
-    plan: list[Contender], samples: dict[Contender, Samples], count: int, runs: int
-) -> list[str]:
-    refs = {c.conc: c for c in plan if c.kind == "smtp_source"}
-    lines = [
-        f"Each row: {runs} runs of {count:,} messages of 2,048 bytes; median (min-max).",
-        "",
-        "| contender | conn. | messages/s | vs smtp-source | client CPU us/msg"
-        " | sink load | other load | peak RSS MB | sink accepted / sent | failures |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
-    ]
-    for c in plan:
-        s = samples[c]
-        ref = refs.get(c.conc)
-        ratio = f"{_ratio(samples, c, ref):.2f}x" if ref is not None else "-"
-        rate = statistics.median(s.rates)
-        # Sink CPU per message times the rate: near 100% means the sink, not the client, set it.
-        load = rate * statistics.median(s.sink_us) / 1e6
-        lines.append(
-            f"| {c.label} | {c.conc} | {rate:,.0f} ({min(s.rates):,.0f}-{max(s.rates):,.0f})"
-            f" | {ratio} | {statistics.median(s.cpu_us):.0f} | {load:.0%}"
-            f" | {max(s.other_load):.2f}"
-            f" | {max(s.rss_kb) / 1024:.0f} | {s.accepted:,} / {s.sent:,} | {s.failed} |"
-        )
+def _targets(plan: list[Contender], samples: dict[Contender, Samples]) -> list[str]:
+    by_key = {(c.kind, c.conc): c for c in plan}
+    lines = ["", "| target (from the issue) | ratio, median of same-run ratios | met |"]
+    lines.append("|---|--:|---|")
+    for text, a, b, goal in TARGETS:
+        if a in by_key and b in by_key:
+            found = ratio(samples, by_key[a], by_key[b])
+            lines.append(f"| {text} | {found:.2f}x | {'yes' if found >= goal else 'no'} |")
     return lines
 
 
-TARGETS = (
-    ("AsyncMailer at 16 >= smtp-source at 16", ("mt_async", 16), ("smtp_source", 16), 1.0),
+# -- the profile -------------------------------------------------------------------------------
+
+LAYERS = (
+    ("everything: AsyncMailer.send", [("_async/mailer.py", "send")]),
+    ("Submission.create (prepare the message bytes)", [("_sending.py", "create")]),
     (
-        "AsyncMailer at 16 >= 3x aiosmtplib sendmail at 16",
-        ("mt_async", 16),
-        ("aio_sendmail", 16),
-        3.0,
+        "retry wrapper (tenacity AsyncRetrying)",
+        [
+            ("retry.py", "async_retrying"),
+            ("tenacity/asyncio/__init__.py", "__anext__"),
+            ("tenacity/__init__.py", "__exit__"),
+        ],
     ),
-    (
-        "Mailer.send_many at 16 >= 2x aiosmtplib sendmail at 16",
-        ("mt_sync", 16),
-        ("aio_sendmail", 16),
-        2.0,
-    ),
-    (
-        "AsyncMailer EmailMessage at 16 >= 2x aiosmtplib send_message at 16",
-        ("mt_async_email", 16),
-        ("aio_send_message", 16),
-        2.0,
-    ),
+    ("pool acquire + release", [("_async/pool.py", "connection")]),
+    ("AsyncConnection.send (session, protocol, I/O)", [("_async/connection.py", "send")]),
+    ("  envelope_commands (address checks)", [("_flows/envelope.py", "envelope_commands")]),
+    ("  transaction flow (sans-I/O core)", [("_flows/transaction.py", "transaction")]),
+    ("  AsyncStream.read (wait_for + recv)", [("_async/_stream.py", "read")]),
+    ("  AsyncStream.write (send)", [("_async/_stream.py", "write")]),
+    ("finish_result", [("_sending.py", "finish_result")]),
 )
 
 
-def _targets(plan: list[Contender], samples: dict[Contender, Samples]) -> list[str]:
-    by_key = {(c.kind, c.conc): c for c in plan}
-    lines = ["", "| target | measured ratio (median of same-run ratios) | met |", "|---|--:|---|"]
-    for text, a, b, goal in TARGETS:
-        if a in by_key and b in by_key:
-            ratio = _ratio(samples, by_key[a], by_key[b])
-            lines.append(f"| {text} | {ratio:.2f}x | {'yes' if ratio >= goal else 'no'} |")
-    return lines
-
-
-def _big_table(big: dict[str, tuple[float, int, bool]], size_mb: int) -> list[str]:
-    labels = {
-        "idle_mt": "Python + mailtransfer imported, one open connection (floor)",
-        "mt_file": "mailtransfer SyncConnection.send(open(path, 'rb'))",
-        "smtplib_file": "smtplib sendmail(f.read())",
-    }
-    lines = [
-        "",
-        f"One {size_mb} MB message:",
-        "",
-        "| sender | MB/s | peak RSS MB | arrived |",
-        "|---|--:|--:|---|",
-    ]
-    for kind, (speed, rss, ok) in big.items():
-        shown = "-" if kind == "idle_mt" else f"{speed:.0f}"
-        lines.append(f"| {labels[kind]} | {shown} | {rss / 1024:.0f} | {'yes' if ok else 'NO'} |")
-    return lines
-
-
 def run_profile(args: argparse.Namespace) -> int:
-    """cProfile AsyncMailer.send_many at 16 connections; print per-message costs."""
+    """cProfile AsyncMailer.send_many at 16 connections; print per-message costs by layer."""
     import pstats
 
     count = _round16(args.count or 20_000)
+    warm = 480
     with tempfile.TemporaryDirectory(prefix="mt-profile-") as tmp:
-        bench = Bench(Path(tmp), count=count, warm=480)
+        bench = Bench(Path(tmp), count=count, warm=warm, patience=args.patience or 0.0)
         bench.sink.start()
+        out = str(Path(tmp) / "profile.pstats")
         try:
-            plain = json.loads(
-                run_child(
-                    bench.python_child("mt_async", 16, count, 480, bench.message),
-                    env=bench.env,
-                    timeout=600,
-                ).stdout.splitlines()[-1]
-            )
-            out = str(Path(tmp) / "profile.pstats")
-            profiled = json.loads(
-                run_child(
-                    bench.python_child("mt_async", 16, count, 480, bench.message, profile=out),
-                    env=bench.env,
-                    timeout=600,
-                ).stdout.splitlines()[-1]
-            )
+            reports = []
+            for profile in ("", out):
+                if bench.patience:
+                    wait_until_quiet(QUIET, bench.patience)
+                command = bench.python_child(
+                    "mt_async", 16, count, warm=warm, message=bench.message, profile=profile
+                )
+                child = run_child(command, env=bench.env, timeout=900)
+                reports.append(json.loads(child.stdout.splitlines()[-1]))
             stats = pstats.Stats(out)
         finally:
             bench.sink.stop()
         if args.json:
             stats.dump_stats(args.json)
+    plain, profiled = reports
     real = plain["cpu"] / count * 1e6
-    under = profiled["cpu"] / count * 1e6
-    print(f"AsyncMailer.send_many, 16 connections, {count:,} messages (after warm-up).")
-    print(f"Without profiler: {count / plain['seconds']:,.0f} msg/s, {real:.0f} us CPU/msg.")
-    print(f"Under cProfile: {under:.0f} us CPU/msg; scale profile times by {real / under:.2f}.")
-    print("Times below include the untimed warm-up; per message = time / (count + warm-up).")
-    per = 1e6 / (count + 480)
-    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
-    print("\n| function | calls/msg | own us/msg | incl. us/msg |\n|---|--:|--:|--:|")
-    for (filename, line, name), (_, calls, tottime, cumtime, _) in rows[:30]:
-        where = _short(filename)
+    scale = real / (profiled["cpu"] / count * 1e6)
+    per = 1e6 / (count + warm) * scale
+    table: dict[tuple[str, str], tuple[float, float, int]] = {}
+    for (filename, _, name), (_, calls, tottime, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
+        key = (_short(filename), name)
+        old = table.get(key, (0.0, 0.0, 0))
+        table[key] = (old[0] + tottime, old[1] + cumtime, old[2] + calls)
+    print(f"AsyncMailer.send_many, 16 connections, {count:,} messages after {warm} untimed.")
+    print(f"Without the profiler: {count / plain['seconds']:,.0f} msg/s, {real:.0f} us CPU/msg.")
+    print(f"Profiled times are scaled by {scale:.2f} (real CPU / CPU under cProfile).")
+    print("\n| layer | us/msg (incl.) |\n|---|--:|")
+    for label, entries in LAYERS:
+        total = sum(table.get(_find(table, path, name), (0.0, 0.0, 0))[1] for path, name in entries)
+        print(f"| {label} | {total * per:.0f} |")
+    print("\n| function (own time) | calls/msg | own us/msg | incl. us/msg |\n|---|--:|--:|--:|")
+    top = sorted(table.items(), key=lambda kv: kv[1][0], reverse=True)[:25]
+    for (path, name), (own, incl, calls) in top:
         print(
-            f"| {where}:{line} {name} | {calls / (count + 480):.1f}"
-            f" | {tottime * per:.1f} | {cumtime * per:.1f} |"
+            f"| {path} {name} | {calls / (count + warm):.1f} | {own * per:.1f} | {incl * per:.1f} |"
         )
     return 0
 
 
+def _find(table: dict[tuple[str, str], Any], path: str, name: str) -> tuple[str, str]:
+    for key in table:
+        if key[1] == name and key[0].endswith(path):
+            return key
+    return ("", "")
+
+
 def _short(filename: str) -> str:
-    for marker in ("/src/mailtransfer/", "/lib/python3"):
+    for marker in ("/src/mailtransfer/", "/site-packages/", "/lib/python3"):
         if marker in filename:
             return filename.split(marker, 1)[1]
     return filename

@@ -378,6 +378,7 @@ ILLEGAL = [
     ("bdat", Data()),
     ("bdat", MailFrom(sender=A)),
     ("bdat", RcptTo(recipient=C)),
+    ("bdat", Noop()),
     ("bdat", EndOfData()),
     ("starttls", Ehlo("client.example")),
     ("starttls", MailFrom(sender=A)),
@@ -654,6 +655,26 @@ def test_send_body_after_send_data_is_refused() -> None:
     assert snapshot(conn) == before
 
 
+@pytest.mark.parametrize("send", ["send_body", "send_data"])
+def test_message_data_must_be_bytes(send: str) -> None:
+    """A str body is refused with UsageError before anything changes."""
+    conn = _body()
+    before = snapshot(conn)
+    with pytest.raises(UsageError):
+        getattr(conn, send)("Subject: text\r\n")
+    assert snapshot(conn) == before
+
+
+def test_bdat_chunk_must_be_bytes() -> None:
+    """A str chunk is refused with UsageError before the BDAT line is produced."""
+    conn, server = opened(ALL_EXTENSIONS)
+    exchange(conn, server, send_all(conn, MailFrom(sender=A), RcptTo(recipient=B)))
+    before = snapshot(conn)
+    with pytest.raises(UsageError):
+        conn.send_bdat("text", last=True)  # type: ignore[arg-type]
+    assert snapshot(conn) == before
+
+
 def test_data_refused_keeps_transaction_open() -> None:
     """A 451 to DATA leaves the transaction open: state MAIL until RSET."""
     conn, server = opened(answer=scripted({"DATA": ["451 4.3.0 later"]}))
@@ -738,6 +759,16 @@ def test_failed_bdat_chunk_needs_rset() -> None:
     assert conn.state is State.MAIL
     exchange(conn, server, conn.send(Rset()))
     assert conn.state is State.READY
+
+
+def test_rset_between_chunks_aborts_the_message() -> None:
+    """A chunked message can be abandoned between chunks with RSET (RFC 5321 4.1.1.5)."""
+    conn = _bdat()
+    conn.send(Rset())
+    conn.receive_data(b"250 2.0.0 flushed\r\n")
+    drain(conn)
+    assert conn.state is State.READY
+    assert conn.send(MailFrom(sender=A)).startswith(b"MAIL")
 
 
 def test_refused_last_bdat_needs_rset() -> None:

@@ -199,7 +199,11 @@ class Connection:
         """``BDAT len(chunk) [LAST]`` followed by ``chunk``, as one buffer (RFC 3030).
 
         The caller normalises line endings first (unless the body is BINARYMIME).
+
+        Raises:
+            UsageError: ``chunk`` is not bytes-like.
         """
+        _check_bytes(chunk)
         return self.send(Bdat(len(chunk), last)) + chunk
 
     def send_data(self, chunk: bytes) -> bytes:
@@ -207,9 +211,11 @@ class Connection:
 
         Raises:
             LocalProtocolError: the server has not said 354 to DATA.
+            UsageError: ``chunk`` is not bytes-like.
         """
         if self.state is not State.BODY:
             self._fail_local(f"cannot send message data in state {self.state.name}")
+        _check_bytes(chunk)
         if self._encoder is None:
             self._encoder = DataEncoder()
             self._body_bytes = 0
@@ -222,11 +228,13 @@ class Connection:
         Raises:
             LocalProtocolError: the server has not said 354 to DATA, or part of
                 the body already went through :meth:`send_data`.
+            UsageError: ``message`` is not bytes-like.
         """
         if self.state is not State.BODY:
             self._fail_local(f"cannot send a message body in state {self.state.name}")
         if self._encoder is not None:
             self._fail_local("cannot send a whole body after send_data(); send EndOfData()")
+        _check_bytes(message)
         wire = encode_data(message)
         self._finish_body(len(message))
         return wire
@@ -461,6 +469,11 @@ class Connection:
             f"<Connection [{self.state.name}{' TLS' if self.tls_active else ''}"
             f"{' LMTP' if self.lmtp else ''} | pending: {self.pending}]>"
         )
+
+
+def _check_bytes(data: object) -> None:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise UsageError(f"message data must be bytes, got {type(data).__name__}")
 
 
 def _escape(text: str) -> str:

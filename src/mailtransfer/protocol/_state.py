@@ -75,11 +75,14 @@ SEND_TRANSITIONS: dict[tuple[State, str], State] = {
     (State.BODY, "."): State.END,
     (State.READY, "RSET"): State.READY,
     (State.MAIL, "RSET"): State.READY,
+    # RFC 5321 4.1.1.5: RSET may abort a transaction at any time, so also between chunks
+    # (a streamed body whose source failed). Not during a DATA body: that is all data.
+    (State.BDAT, "RSET"): State.READY,
     (State.CONNECTED, "RSET"): State.CONNECTED,
     (State.READY, "VRFY"): State.READY,
     (State.CONNECTED, "VRFY"): State.CONNECTED,
     **{(state, "NOOP"): state for state in _ANY_OPEN},
-    **{(state, "QUIT"): State.CLOSED for state in (*_ANY_OPEN, State.GREETING)},
+    **{(state, "QUIT"): State.CLOSED for state in (*_ANY_OPEN, State.GREETING, State.BDAT)},
 }
 
 EVENT_TRANSITIONS: dict[tuple[State, str], State] = {
