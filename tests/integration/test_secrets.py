@@ -109,6 +109,11 @@ def surfaces(
     return "\n".join(parts)
 
 
+def secrets_of(password: str) -> list[str]:
+    """The forms of ``password`` that must never be shown (besides FORBIDDEN)."""
+    return [password, b64(password), b64(f"\0{USER}\0{password}")]
+
+
 def assert_clean(text: str, wire: Iterable[str] = ()) -> None:
     """None of the secrets, nor any AUTH line from the wire, appears in ``text``."""
     for secret in [*FORBIDDEN, *wire]:
@@ -157,16 +162,18 @@ MECHANISMS = [
 ]
 
 
-@pytest.mark.parametrize(("mechanism", "succeeds"), MECHANISMS)
+@pytest.mark.parametrize(
+    "case", MECHANISMS, ids=[f"{m}-{'ok' if s else 'refused'}" for m, s in MECHANISMS]
+)
 def test_no_secret_leaks(
-    mechanism: str,
-    succeeds: bool,
+    case: tuple[str, bool],
     debug_log: pytest.LogCaptureFixture,
     recording_server: Callable[..., RecordingServer],
     scripted: Callable[..., ScriptedServer],
     tls: TLSCertificates,
 ) -> None:
     """Each mechanism, accepted or refused, leaves no secret in any log, trace or message."""
+    mechanism, succeeds = case
     oauth = mechanism in ("XOAUTH2", "OAUTHBEARER")
     credentials: Any
     if oauth:
@@ -206,7 +213,8 @@ def test_no_secret_leaks(
     lines = wire_auth_lines(wire) if wire is not None else []
     if wire is not None:
         assert lines  # the exchange really carried secrets to look for
-    assert_clean(text, lines)
+    used = [] if oauth else secrets_of(credentials.password)
+    assert_clean(text, [*lines, *used])
 
 
 def test_no_secret_leaks_async_oauth_refresh(
