@@ -3,6 +3,9 @@
 ``nox`` runs lint, typecheck, tests (on every CPython 3.10-3.14 it finds), docs and examples;
 ``nox -s benchmarks`` runs the benchmark scripts. ``.ci/run`` is the CI entry point: it also
 installs the real test peers (smtp-sink, dnsmasq) that some tests need.
+
+With pyenv, nox only sees the versions pyenv exposes; show them all for one run with e.g.
+``PYENV_VERSION=3.11.7:3.10.13:3.12.1:3.13.0 nox -s tests``.
 """
 
 from __future__ import annotations
@@ -25,8 +28,7 @@ def _scripts(folder: str) -> list[str]:
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite; extra arguments go to pytest, e.g. ``nox -s tests -- -m 'not peers'``."""
-    # bench brings aiosmtplib, which the test-kit tests use as an independent client.
-    session.install("-e", ".[test,bench]")
+    session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", "-q", *session.posargs)
 
 

@@ -1,7 +1,7 @@
 """The test kit itself (mailtransfer.testing and tests/peers.py), driven by other clients.
 
 The SMTP client of this project is not what is under test here, so these tests talk to the
-servers with smtplib, aiosmtplib and raw sockets.
+servers with smtplib, raw sockets and a few lines of asyncio streams.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-import aiosmtplib
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -43,7 +42,7 @@ from mailtransfer.testing import (
     tls_certificates,
     trickle,
 )
-from peers import DnsServer, SmtpSink, smtp_sink
+from peers import REQUIRE_PEERS_ENV, DnsServer, SmtpSink, find_binary, smtp_sink
 
 MESSAGE = b"From: a@example.test\r\nTo: b@example.test\r\nSubject: hi\r\n\r\nHello\r\n"
 Factory = Callable[..., Any]
@@ -101,6 +100,33 @@ def raw() -> Iterator[Callable[[tuple[str, int]], Raw]]:
     yield connect
     for connection in opened:
         connection.close()
+
+
+async def asyncio_send(address: tuple[str, int], body: bytes = MESSAGE) -> None:
+    """Send one message with asyncio streams: the servers must serve an event-loop client."""
+    reader, writer = await asyncio.open_connection(*address)
+
+    async def reply() -> bytes:
+        line = await reader.readline()
+        while line[3:4] == b"-":
+            line = await reader.readline()
+        return line[:3]
+
+    try:
+        assert await reply() == b"220"
+        for command, expected in [
+            (b"EHLO loop.example.test", b"250"),
+            (b"MAIL FROM:<a@example.test>", b"250"),
+            (b"RCPT TO:<b@example.test>", b"250"),
+            (b"DATA", b"354"),
+            (body + b".", b"250"),
+            (b"QUIT", b"221"),
+        ]:
+            writer.write(command + b"\r\n")
+            assert await reply() == expected, command
+    finally:
+        writer.close()
+        await writer.wait_closed()
 
 
 # --- RecordingServer -------------------------------------------------------------------------
@@ -452,18 +478,12 @@ def test_wait_for_times_out(smtp_server: RecordingServer) -> None:
 
 
 def test_usable_from_asyncio(smtp_server: RecordingServer) -> None:
-    """An asyncio client (aiosmtplib) can send to it, and wait_for_async waits for it."""
+    """An asyncio client can send to it, and wait_for_async waits without blocking the loop."""
 
     async def main() -> list[Any]:
-        await aiosmtplib.send(
-            MESSAGE,
-            sender="a@example.test",
-            recipients=["b@example.test"],
-            hostname=smtp_server.host,
-            port=smtp_server.port,
-            start_tls=False,
-        )
-        return await smtp_server.wait_for_async(1)
+        waiting = asyncio.ensure_future(smtp_server.wait_for_async(1))
+        await asyncio_send(smtp_server.address)
+        return await waiting
 
     assert asyncio.run(main())[0].rcpt_tos == ("b@example.test",)
 
@@ -911,21 +931,10 @@ def test_basic_ok_server_answers_after_client_half_close(scripted: Factory) -> N
 
 
 def test_basic_ok_server_serves_asyncio_client(scripted: Factory) -> None:
-    """An asyncio client (aiosmtplib) can send through it."""
+    """An asyncio client can send through it."""
     script = basic_ok_server()
     server = scripted(script)
-
-    async def main() -> None:
-        await aiosmtplib.send(
-            MESSAGE,
-            sender="a@example.test",
-            recipients=["b@example.test"],
-            hostname=server.host,
-            port=server.port,
-            start_tls=False,
-        )
-
-    asyncio.run(main())
+    asyncio.run(asyncio_send(server.address))
     assert script.messages[0].rcpt_tos == ("b@example.test",)
 
 
@@ -1036,3 +1045,17 @@ def test_dnsmasq_answers_null_mx_and_txt(dns_server: Factory) -> None:
     (dkim,) = resolver.resolve("s1._domainkey.example.test", "TXT")
     assert dkim.strings == (b"v=DKIM1; k=rsa; p=AAAA", b"BBBB")
     assert server == (server.host, server.port)
+
+
+def test_missing_peer_skips_with_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A missing peer binary skips the test and names the install command."""
+    monkeypatch.delenv(REQUIRE_PEERS_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="install it with: apt-get install x"):
+        find_binary("mailtransfer-no-such-binary", "apt-get install x")
+
+
+def test_missing_peer_fails_when_peers_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With MAILTRANSFER_REQUIRE_PEERS=1 a missing peer fails instead of skipping."""
+    monkeypatch.setenv(REQUIRE_PEERS_ENV, "1")
+    with pytest.raises(pytest.fail.Exception, match="forbids skipping"):
+        find_binary("mailtransfer-no-such-binary", "apt-get install x")
