@@ -113,7 +113,9 @@ def parse_url(url: str) -> URLSettings:
         username = unquote(parts.username or "")
         if not username:
             raise UsageError("the mailer URL has an empty user name before '@'")
-        credentials = Password(username, unquote(parts.password or ""))
+        if not parts.password:
+            raise UsageError("the mailer URL has a user name but no password (user:password@)")
+        credentials = Password(username, unquote(parts.password))
     tls = _tls_from(scheme, options)
     limits: dict[str, Any] = {}
     timeouts: dict[str, Any] = {}

@@ -81,6 +81,7 @@ class LoopbackProxy:
     _server: asyncio.AbstractServer | None = None
     _thread: threading.Thread | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
     port: int = 0
 
     def url(self, credentials: str = "") -> str:
@@ -109,6 +110,13 @@ class LoopbackProxy:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            # abort() closes at once; a few loop turns let connection_lost close the sockets
+            # before the loop stops (else: ResourceWarning for an unclosed socket).
+            for writer in self._writers:
+                writer.transport.abort()
+            for _ in range(3):
+                await asyncio.sleep(0)
+            await self._server.wait_closed()
 
         asyncio.run_coroutine_threadsafe(stop(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -119,6 +127,7 @@ class LoopbackProxy:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self._writers.add(writer)
         try:
             upstream = await (self._socks5 if self.kind == "socks5" else self._http)(reader, writer)
             if upstream is not None:
@@ -133,9 +142,11 @@ class LoopbackProxy:
         self, host: str, port: int
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         try:
-            return await asyncio.open_connection(self.resolve.get(host, host), port)
+            reader, writer = await asyncio.open_connection(self.resolve.get(host, host), port)
         except OSError:
             return None
+        self._writers.add(writer)
+        return reader, writer
 
     async def _socks5(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
