@@ -62,7 +62,7 @@ def _demo(args: argparse.Namespace) -> int:
         head = received.data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
         for line in head.splitlines()[:12]:
             print(f"   {line[:96]}")
-        print(f"   Bcc header sent: {'Bcc:' in head}  (the Bcc recipient is in the envelope only)\n")
+        print(f"   Bcc header sent: {'Bcc:' in head} (the Bcc recipient is only in the envelope)\n")
 
         def dns(name: bytes, timeout: int = 5) -> bytes:
             wanted = f"{selector}._domainkey.{domain}.".encode()

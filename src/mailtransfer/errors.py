@@ -83,7 +83,6 @@ refine the class. Classes directly under ``ReplyError`` occur as both 4xx and
 
 # The `import X as X` lines are the explicit re-export form that mypy's
 # no_implicit_reexport and pyright understand; ruff exempts only __init__.py.
-# ruff: noqa: PLC0414
 
 from __future__ import annotations
 

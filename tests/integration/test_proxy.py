@@ -234,13 +234,21 @@ class LoopbackProxy:
                 while data := await src.read(65536):
                     dst.write(data)
                     await dst.drain()
-            with contextlib.suppress(OSError, RuntimeError):
-                dst.write_eof()
 
+        # When either side is done, tear the whole tunnel down (no half-open sockets left
+        # behind for the servers' shutdown to trip over).
+        pumps = {
+            asyncio.ensure_future(pump(reader, up_writer)),
+            asyncio.ensure_future(pump(up_reader, writer)),
+        }
         try:
-            await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for task in pumps:
+                task.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
             up_writer.close()
+            writer.close()
 
 
 def _peer(writer: asyncio.StreamWriter) -> tuple[str, int]:

@@ -45,7 +45,7 @@ class Stage(str, enum.Enum):
     DATA_BODY = "data-body"
     """Sending the message body, before the end-of-data mark is complete."""
     END_OF_DATA = "end-of-data"
-    """Waiting for the reply to the final ``.`` or last ``BDAT``: the message may already be queued."""
+    """Waiting for the reply to the final ``.`` or last ``BDAT``: the message may be queued."""
     BDAT = "bdat"
     RSET = "rset"
     NOOP = "noop"
