@@ -10,7 +10,7 @@ message arrived. See docs/performance.md for the method and results.
 
 Usage::
 
-    python benchmarks/bench_send.py            # full run, about 8 minutes
+    python benchmarks/bench_send.py            # full run, about 8 minutes on 2 CPUs
     python benchmarks/bench_send.py --quick    # CI smoke run, under a minute
     python benchmarks/bench_send.py --profile  # cProfile of AsyncMailer at 16 connections
 """
@@ -152,6 +152,39 @@ def child_mt_conn_async(port: int, body: bytes, n: int, conc: int, warm: int) ->
     return asyncio.run(main())
 
 
+def child_mt_conn_sync(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:
+    """``conc`` threads, each with its own SyncConnection sending its share: no mailer, no pool."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mailtransfer import NoTLS, SyncConnection
+    from mailtransfer.errors import MailTransferError
+
+    def share(conn: Any, count: int) -> tuple[int, int]:
+        ok = failed = 0
+        for _ in range(count):
+            try:
+                result = conn.send(body, sender=SENDER, recipients=[RECIPIENT])
+            except MailTransferError:
+                failed += 1
+            else:
+                ok, failed = (ok + 1, failed) if result.accepted else (ok, failed + 1)
+        return ok, failed
+
+    conns = [
+        SyncConnection("127.0.0.1", port, tls=NoTLS(), local_hostname=HOSTNAME) for _ in range(conc)
+    ]
+    for conn in conns:
+        conn.open()
+    with ThreadPoolExecutor(max_workers=conc) as pool:
+        warmed = list(pool.map(share, conns, _split(warm, conc)))
+        stop = _timed()
+        tallies = list(pool.map(share, conns, _split(n, conc)))
+        seconds, cpu = stop()
+    for conn in conns:
+        conn.quit()
+    return _report(seconds, cpu, _sum(tallies), _sum(warmed))
+
+
 def child_mt_sync(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:
     """Mailer.send_many (a thread pool over the connection pool) with raw bytes."""
     from mailtransfer import Mailer
@@ -282,6 +315,7 @@ CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
     "mt_async_email": child_mt_async_email,
     "mt_sync": child_mt_sync,
     "mt_conn_async": child_mt_conn_async,
+    "mt_conn_sync": child_mt_conn_sync,
     "aio_sendmail": child_aio_sendmail,
     "aio_send_message": child_aio_send_message,
     "smtplib": child_smtplib,
@@ -362,6 +396,7 @@ def contenders() -> list[Contender]:
     plan += [Contender("mailtransfer Mailer (threads), bytes", "mt_sync", c) for c in CONCURRENCIES]
     plan += [Contender("aiosmtplib sendmail, bytes", "aio_sendmail", c) for c in CONCURRENCIES]
     plan.append(Contender("mailtransfer AsyncConnection.send, no pool", "mt_conn_async", 16))
+    plan.append(Contender("mailtransfer SyncConnection.send, 16 threads", "mt_conn_sync", 16))
     plan.append(Contender("mailtransfer AsyncMailer, EmailMessage", "mt_async_email", 16))
     plan.append(Contender("aiosmtplib send_message, EmailMessage", "aio_send_message", 16))
     plan.append(Contender("smtplib, one reused connection", "smtplib", 1))
@@ -480,7 +515,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     Returns:
         1 when any message was lost or refused (a rate means nothing then), else 0.
     """
-    count = _round16(args.count or (480 if args.quick else 8_000))
+    count = _round16(args.count or (480 if args.quick else 6_000))
     runs = args.runs or (3 if args.quick else 5)
     big_mb = args.big_mb or (10 if args.quick else 100)
     warm = 96 if args.quick else 480

@@ -16,6 +16,7 @@ import inspect
 import ipaddress
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +89,14 @@ class LoopbackProxy:
         """The proxy URL, with ``user:password`` when given."""
         userinfo = f"{credentials}@" if credentials else ""
         return f"{self.kind}://{userinfo}127.0.0.1:{self.port}"
+
+    def wait_idle(self, timeout: float = 5.0) -> None:
+        """Wait until every tunnel has ended on both sides (the servers closed theirs too)."""
+        deadline = time.monotonic() + timeout
+        while self._tasks:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self._tasks)} tunnel(s) still open after {timeout} s")
+            time.sleep(0.01)
 
     def __enter__(self) -> LoopbackProxy:
         self._loop = asyncio.new_event_loop()
@@ -234,21 +243,13 @@ class LoopbackProxy:
                 while data := await src.read(65536):
                     dst.write(data)
                     await dst.drain()
+            with contextlib.suppress(OSError, RuntimeError):
+                dst.write_eof()
 
-        # When either side is done, tear the whole tunnel down (no half-open sockets left
-        # behind for the servers' shutdown to trip over).
-        pumps = {
-            asyncio.ensure_future(pump(reader, up_writer)),
-            asyncio.ensure_future(pump(up_reader, writer)),
-        }
         try:
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
         finally:
-            for task in pumps:
-                task.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
             up_writer.close()
-            writer.close()
 
 
 def _peer(writer: asyncio.StreamWriter) -> tuple[str, int]:
@@ -362,6 +363,7 @@ def test_sync_send_through_proxy_resolves_at_the_proxy(
             conn.send(MESSAGE, sender="a@example.test", recipients=["b@example.test"])
         received = server.wait_for(1)
         port = server.port
+        running.wait_idle()
     assert received[0].tls
     assert (running.requests[0].target, running.requests[0].port) == (HIDDEN_NAME, port)
     assert running.requests[0].address_type in (3, None)
@@ -386,6 +388,7 @@ def test_async_send_through_proxy_with_credentials(
 
         asyncio.run(main())
         assert server.wait_for(1)[0].tls
+        running.wait_idle()
     assert running.requests[0].user == "alice"
 
 
@@ -404,6 +407,7 @@ def test_implicit_tls_through_proxy(
             assert conn.tls_info is not None
             conn.send(MESSAGE, sender="a@example.test", recipients=["b@example.test"])
         assert server.wait_for(1)[0].tls
+        running.wait_idle()
 
 
 @wired
@@ -423,6 +427,7 @@ def test_async_implicit_tls_through_socks5_proxy(
 
         asyncio.run(main())
         assert server.wait_for(1)[0].tls
+        running.wait_idle()
 
 
 @wired
@@ -435,6 +440,7 @@ def test_greeting_in_the_same_segment_as_the_http_200(
         "127.0.0.1", smtp_server.port, tls=NoTLS(), proxy=Proxy.parse(running.url())
     ) as conn:
         assert conn.noop().code == 250
+    running.wait_idle()
     assert conn.transcript()[0].startswith("S: 220")
 
 
@@ -497,6 +503,7 @@ def test_proxy_with_source_address(
         proxy=Proxy.parse(running.url()),
     ) as conn:
         conn.noop()
+    running.wait_idle()
     assert running.requests[0].peer[0] == "127.0.0.2"
 
 
