@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import inspect
 import ipaddress
 import socket
 import threading
@@ -28,7 +27,6 @@ from mailtransfer._flows._io import Deadline, Read, Write, tls_info
 from mailtransfer._flows._io import StartTLS as StartTLSInstruction
 from mailtransfer._flows.handshake import handshake
 from mailtransfer._flows.proxy import tunnel
-from mailtransfer._flows.session import SessionBase
 from mailtransfer._sync._stream import SocketStream
 from mailtransfer.errors import ConnectError, ConnectTimeout
 from mailtransfer.protocol import Connection
@@ -39,11 +37,6 @@ MESSAGE = b"From: a@example.test\r\nTo: b@example.test\r\nSubject: hi\r\n\r\nHel
 PROXY_SECRET = "pr0xy-s3cret-value"
 HIDDEN_NAME = "smtp.proxy-only.test"
 """A name only the proxy can resolve: reaching it proves the client left DNS to the proxy."""
-
-wired = pytest.mark.skipif(
-    "proxy" not in inspect.signature(SessionBase.__init__).parameters,
-    reason="the drivers do not take proxy= yet (wiring change pending in session.py)",
-)
 
 
 # --- a small real proxy -------------------------------------------------------------------
@@ -348,7 +341,6 @@ def test_tunnel_flow_times_out_as_connect_timeout(
 # --- the connection option (needs the wiring) -----------------------------------------------
 
 
-@wired
 @pytest.mark.parametrize("kind", ["socks5", "http"])
 def test_sync_send_through_proxy_resolves_at_the_proxy(
     kind: str, proxy: Callable[..., LoopbackProxy], hidden_tls: TLSCertificates
@@ -369,7 +361,6 @@ def test_sync_send_through_proxy_resolves_at_the_proxy(
     assert running.requests[0].address_type in (3, None)
 
 
-@wired
 @pytest.mark.parametrize("kind", ["socks5", "http"])
 def test_async_send_through_proxy_with_credentials(
     kind: str, proxy: Callable[..., LoopbackProxy], hidden_tls: TLSCertificates
@@ -392,7 +383,6 @@ def test_async_send_through_proxy_with_credentials(
     assert running.requests[0].user == "alice"
 
 
-@wired
 @pytest.mark.parametrize("kind", ["socks5", "http"])
 def test_implicit_tls_through_proxy(
     kind: str, proxy: Callable[..., LoopbackProxy], tls: TLSCertificates
@@ -410,7 +400,6 @@ def test_implicit_tls_through_proxy(
         running.wait_idle()
 
 
-@wired
 def test_async_implicit_tls_through_socks5_proxy(
     proxy: Callable[..., LoopbackProxy], tls: TLSCertificates
 ) -> None:
@@ -430,7 +419,6 @@ def test_async_implicit_tls_through_socks5_proxy(
         running.wait_idle()
 
 
-@wired
 def test_greeting_in_the_same_segment_as_the_http_200(
     proxy: Callable[..., LoopbackProxy], smtp_server: RecordingServer
 ) -> None:
@@ -444,7 +432,6 @@ def test_greeting_in_the_same_segment_as_the_http_200(
     assert conn.transcript()[0].startswith("S: 220")
 
 
-@wired
 @pytest.mark.parametrize(("kind", "code"), [("socks5", 0x02), ("http", 403)])
 def test_proxy_refusal_is_a_connect_error(
     kind: str, code: int, proxy: Callable[..., LoopbackProxy], smtp_server: RecordingServer
@@ -459,7 +446,6 @@ def test_proxy_refusal_is_a_connect_error(
     assert smtp_server.commands == []
 
 
-@wired
 @pytest.mark.parametrize("kind", ["socks5", "http"])
 def test_wrong_proxy_password_is_typed_and_not_quoted(
     kind: str, proxy: Callable[..., LoopbackProxy], smtp_server: RecordingServer
@@ -476,7 +462,6 @@ def test_wrong_proxy_password_is_typed_and_not_quoted(
     assert PROXY_SECRET not in shown
 
 
-@wired
 def test_dead_proxy_is_a_connect_error_naming_the_proxy(smtp_server: RecordingServer) -> None:
     """No proxy listening: the ConnectError names the proxy's address, not the server's."""
     with contextlib.closing(socket.socket()) as probe:
@@ -489,7 +474,6 @@ def test_dead_proxy_is_a_connect_error_naming_the_proxy(smtp_server: RecordingSe
         conn.open()
 
 
-@wired
 def test_proxy_with_source_address(
     proxy: Callable[..., LoopbackProxy], smtp_server: RecordingServer
 ) -> None:

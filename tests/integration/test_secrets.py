@@ -37,13 +37,13 @@ MESSAGE = b"From: a@example.test\r\nTo: b@example.test\r\nSubject: hi\r\n\r\nHel
 
 
 def _load_auth_servers() -> ModuleType:
-    # The SASL test servers live in test_auth.py next to this file. Load that file under a
+    # The SASL test servers live in test_smtp_auth.py next to this file. Load that file under a
     # private name: "test_auth" also names a unit-test module, and pytest collects files, so
     # nothing runs twice.
     name = "_mailtransfer_auth_servers"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("test_auth.py")
+            name, Path(__file__).with_name("test_smtp_auth.py")
         )
         assert spec is not None
         assert spec.loader is not None

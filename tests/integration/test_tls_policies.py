@@ -277,11 +277,6 @@ def test_self_signed_passes_with_its_own_file_as_ca(
     assert server.wait_for(1)[0].tls
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_flows/_translate.py maps every verify error to CertificateVerifyFailed and never "
-    "raises its HostnameMismatch subclass (verify_code 62); see the report",
-)
 def test_wrong_host_is_hostname_mismatch(
     recording_server: Callable[..., RecordingServer], tls: TLSCertificates, ca_file: Path
 ) -> None:

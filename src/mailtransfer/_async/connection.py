@@ -45,18 +45,21 @@ class AsyncConnection(SessionBase):
         """
         if self._opened:
             raise UsageError("the connection is already open")
+        direct = self.proxy is None
         self._stream = await AsyncStream.connect(
-            self.host,
-            self.port,
+            *self.dial_address,
             timeout=self.timeouts.connect,
             source_address=self.source_address,
-            ssl_context=self.tls.ssl_context() if self.implicit_tls else None,
+            ssl_context=self.tls.ssl_context() if self.implicit_tls and direct else None,
             server_hostname=self.tls.server_hostname or self.host,
         )
         self._opened = True
         if logger.isEnabledFor(logging.DEBUG):
             where = self.where
             self.protocol.trace = lambda line: logger.debug("%s %s", where, line)
+        tunnel = self._proxy_flow()
+        if tunnel is not None:
+            await self._run(tunnel)
         self.tls_info = tls_info(self._stream.ssl_object())
         info = await self._run(self._handshake_flow())
         self.tls_info = info or self.tls_info

@@ -13,6 +13,7 @@ from ..errors import (
     ConnectError,
     ConnectTimeout,
     GreetingTimeout,
+    HostnameMismatch,
     MailTransferError,
     ReadTimeout,
     ServerDisconnected,
@@ -53,6 +54,13 @@ def translate(exc: BaseException, stage: Stage, where: str) -> MailTransferError
     if isinstance(exc, MailTransferError):
         return exc
     if isinstance(exc, ssl.SSLCertVerificationError):
+        if exc.verify_code == 62:  # X509_V_ERR_HOSTNAME_MISMATCH
+            return HostnameMismatch(
+                f"the certificate of {where} is valid but for another host name:"
+                f" {exc.verify_message}. Connect using a name it covers, or set"
+                " server_hostname= on the TLS policy",
+                stage=stage,
+            )
         return CertificateVerifyFailed(
             f"the certificate of {where} could not be verified: {exc.verify_message}."
             " Check the host name you connect to, or pass the CA that signed it"
@@ -71,6 +79,13 @@ def translate(exc: BaseException, stage: Stage, where: str) -> MailTransferError
         return TLSHandshakeFailed(f"TLS with {where} failed: {reason}", stage=stage)
     if isinstance(exc, TimeoutError):
         return timeout_error(stage, "read", None, where)
+    if stage is Stage.TLS_HANDSHAKE:
+        return TLSHandshakeFailed(
+            f"{where} closed or reset the connection during the TLS handshake ({exc}):"
+            " it may require a client certificate (create_ssl_context(certfile=...))"
+            " or share no TLS version or cipher with this client (TLS 1.2 or newer)",
+            stage=stage,
+        )
     if stage is Stage.CONNECT:
         return ConnectError(f"cannot connect to {where}: {exc}", stage=stage)
     return ServerDisconnected(

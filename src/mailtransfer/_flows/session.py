@@ -13,10 +13,12 @@ from .._hostname import local_hostname as _local_hostname
 from ..config import Timeouts
 from ..errors import MailTransferError, ReplyError, UsageError
 from ..protocol import Connection, Extensions, Noop, Quit, Rset, State
+from ..proxy import Proxy
 from ..tls import TLSMode, TLSPolicy, default_policy
 from . import handshake as _handshake
+from . import proxy as _proxy
 from ._common import command
-from ._io import Flow, TLSInfo
+from ._io import Flow, StartTLS, TLSInfo
 from .auth import authenticate
 from .envelope import envelope_commands
 from .transaction import Body, transaction
@@ -40,6 +42,7 @@ class SessionBase:
         timeouts: Timeouts | None = None,
         source_address: tuple[str, int] | None = None,
         lmtp: bool = False,
+        proxy: Proxy | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -53,6 +56,7 @@ class SessionBase:
         self.timeouts = timeouts or Timeouts()
         self.source_address = source_address
         self.lmtp = lmtp
+        self.proxy = proxy
         self.protocol = Connection(lmtp=lmtp)
         self.tls_info: TLSInfo | None = None
         self.messages_sent = 0
@@ -63,6 +67,11 @@ class SessionBase:
     def where(self) -> str:
         """``host:port``, for messages and logs."""
         return f"{self.host}:{self.port}"
+
+    @property
+    def dial_address(self) -> tuple[str, int]:
+        """Where the TCP connection goes: the proxy when there is one, else the server."""
+        return self.proxy.address if self.proxy is not None else (self.host, self.port)
 
     @property
     def implicit_tls(self) -> bool:
@@ -92,6 +101,22 @@ class SessionBase:
             server_hostname=self.host,
             local_hostname=self.local_hostname,
             timeouts=self.timeouts,
+        )
+
+    def _proxy_flow(self) -> Flow | None:
+        """The tunnel through the proxy (and implicit TLS inside it), or None without a proxy."""
+        if self.proxy is None:
+            return None
+        tls = None
+        if self.implicit_tls:
+            tls = StartTLS(self.tls.ssl_context(), self.tls.server_hostname or self.host)
+        return _proxy.tunnel(
+            self.protocol,
+            self.proxy,
+            self.host,
+            self.port,
+            timeout=self.timeouts.connect,
+            tls=tls,
         )
 
     def _auth_flow(self) -> Flow | None:

@@ -42,6 +42,8 @@ class SyncConnection(SessionBase):
         timeouts: deadlines for each phase (:class:`~mailtransfer.config.Timeouts`).
         source_address: bind the socket to this ``(host, port)`` before connecting.
         lmtp: speak LMTP (RFC 2033): LHLO, and one reply per recipient after the data.
+        proxy: reach the server through this SOCKS5 or HTTP CONNECT proxy
+            (:class:`~mailtransfer.proxy.Proxy`); TLS and SMTP run inside the tunnel.
     """
 
     _stream: SocketStream | None = None
@@ -58,18 +60,21 @@ class SyncConnection(SessionBase):
         """
         if self._opened:
             raise UsageError("the connection is already open")
+        direct = self.proxy is None
         self._stream = SocketStream.connect(
-            self.host,
-            self.port,
+            *self.dial_address,
             timeout=self.timeouts.connect,
             source_address=self.source_address,
-            ssl_context=self.tls.ssl_context() if self.implicit_tls else None,
+            ssl_context=self.tls.ssl_context() if self.implicit_tls and direct else None,
             server_hostname=self.tls.server_hostname or self.host,
         )
         self._opened = True
         if logger.isEnabledFor(logging.DEBUG):
             where = self.where
             self.protocol.trace = lambda line: logger.debug("%s %s", where, line)
+        tunnel = self._proxy_flow()
+        if tunnel is not None:
+            self._run(tunnel)
         self.tls_info = tls_info(self._stream.sock)
         info = self._run(self._handshake_flow())
         self.tls_info = info or self.tls_info
