@@ -27,6 +27,7 @@ from .config import Timeouts as Timeouts
 from .message import Attachment as Attachment
 from .message import Envelope as Envelope
 from .message import build_message as build_message
+from .proxy import Proxy as Proxy
 from .results import SendResult as SendResult
 from .results import ServerInfo as ServerInfo
 from .retry import RetryPolicy as RetryPolicy
@@ -54,6 +55,7 @@ __all__ = [
     "Opportunistic",
     "Password",
     "PoolLimits",
+    "Proxy",
     "RetryPolicy",
     "SendResult",
     "ServerInfo",

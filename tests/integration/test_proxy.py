@@ -3,8 +3,6 @@
 The proxy is a small real one (:class:`LoopbackProxy`, below) on loopback: it parses the
 handshake independently of the client, checks credentials, resolves names itself from a
 table only it knows (so a test passes only if DNS happened at the proxy), and relays bytes.
-Tests marked ``wired`` drive the connections' ``proxy=`` option; they are skipped until the
-drivers take it (see the report that came with mailtransfer/_flows/proxy.py).
 """
 
 from __future__ import annotations
