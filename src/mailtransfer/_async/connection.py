@@ -57,15 +57,20 @@ class AsyncConnection(SessionBase):
         if logger.isEnabledFor(logging.DEBUG):
             where = self.where
             self.protocol.trace = lambda line: logger.debug("%s %s", where, line)
-        tunnel = self._proxy_flow()
-        if tunnel is not None:
-            await self._run(tunnel)
-        self.tls_info = tls_info(self._stream.ssl_object())
-        info = await self._run(self._handshake_flow())
-        self.tls_info = info or self.tls_info
-        auth = self._auth_flow()
-        if auth is not None:
-            await self._run(auth)
+        try:
+            tunnel = self._proxy_flow()
+            if tunnel is not None:
+                await self._run(tunnel)
+            self.tls_info = tls_info(self._stream.ssl_object())
+            info = await self._run(self._handshake_flow())
+            self.tls_info = info or self.tls_info
+            auth = self._auth_flow()
+            if auth is not None:
+                await self._run(auth)
+        except BaseException:
+            # A session that failed to open is never used: don't leak its socket.
+            self.abort()
+            raise
         return self.protocol.extensions
 
     async def aclose(self) -> None:

@@ -72,15 +72,20 @@ class SyncConnection(SessionBase):
         if logger.isEnabledFor(logging.DEBUG):
             where = self.where
             self.protocol.trace = lambda line: logger.debug("%s %s", where, line)
-        tunnel = self._proxy_flow()
-        if tunnel is not None:
-            self._run(tunnel)
-        self.tls_info = tls_info(self._stream.sock)
-        info = self._run(self._handshake_flow())
-        self.tls_info = info or self.tls_info
-        auth = self._auth_flow()
-        if auth is not None:
-            self._run(auth)
+        try:
+            tunnel = self._proxy_flow()
+            if tunnel is not None:
+                self._run(tunnel)
+            self.tls_info = tls_info(self._stream.sock)
+            info = self._run(self._handshake_flow())
+            self.tls_info = info or self.tls_info
+            auth = self._auth_flow()
+            if auth is not None:
+                self._run(auth)
+        except BaseException:
+            # A session that failed to open is never used: don't leak its socket.
+            self.close()
+            raise
         return self.protocol.extensions
 
     def close(self) -> None:
