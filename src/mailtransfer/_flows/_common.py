@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from ..errors import ServerDisconnected
+from ..errors import ServerDisconnected, classify
 from ..protocol import NEED_DATA, Command, Connection, ConnectionClosed, Response, Stage
 from ._io import READ, Deadline, Instruction, Write
 
@@ -17,6 +17,7 @@ def read_response(conn: Connection, stage: Stage) -> Generator[Instruction, Any,
 
     Raises:
         ServerDisconnected: the server closed the connection first.
+        ServiceUnavailable: the server answered 421: it is closing the session.
     """
     while True:
         event = conn.next_event()
@@ -31,6 +32,16 @@ def read_response(conn: Connection, stage: Stage) -> Generator[Instruction, Any,
                 transcript=conn.transcript(),
             )
         assert isinstance(event, Response)
+        if event.reply.code == 421:
+            # RFC 5321 3.8: the server is closing the session, whatever it was asked; any
+            # replies still awaited will never come. Report the 421 itself.
+            error = classify(
+                event.reply,
+                stage=stage,
+                command=event.command.redacted() if event.command is not None else None,
+            )
+            error.transcript = conn.transcript()
+            raise error
         return event
 
 

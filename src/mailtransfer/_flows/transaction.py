@@ -141,6 +141,8 @@ def transaction(
     try:
         while conn.pending:
             finals.append((yield from read_response(conn, Stage.END_OF_DATA)))
+    except ReplyError:
+        raise  # a 421 answering the end of data: the message was not accepted
     except MailTransferError as exc:
         raise DeliveryUnknown(
             "the connection failed after the whole message was sent and before the server"
