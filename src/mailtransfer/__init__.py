@@ -15,6 +15,7 @@ from ._async.mailer import AsyncMailer as AsyncMailer
 from ._async.pool import AsyncConnectionPool as AsyncConnectionPool
 from ._default import send as send
 from ._settings import Endpoint as Endpoint
+from ._settings import MailerOptions as MailerOptions
 from ._settings import parse_url as parse_url
 from ._sync.connection import SyncConnection as SyncConnection
 from ._sync.mailer import Mailer as Mailer
@@ -50,6 +51,7 @@ __all__ = [
     "Envelope",
     "ImplicitTLS",
     "Mailer",
+    "MailerOptions",
     "NoTLS",
     "OAuth2",
     "Opportunistic",

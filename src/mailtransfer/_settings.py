@@ -7,7 +7,7 @@ import math
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .auth import Password
@@ -16,7 +16,7 @@ from .errors import UsageError
 from .retry import RetryPolicy
 from .tls import ImplicitTLS, NoTLS, Opportunistic, StartTLS, TLSPolicy, create_ssl_context
 
-__all__ = ["Endpoint", "MailerConfig", "URLSettings", "parse_url"]
+__all__ = ["Endpoint", "MailerConfig", "MailerOptions", "URLSettings", "parse_url"]
 
 _DEFAULT_PORTS = {"smtp": 587, "smtps": 465, "lmtp": 24}
 _TLS_NAMES: dict[str, type[TLSPolicy]] = {
@@ -25,6 +25,56 @@ _TLS_NAMES: dict[str, type[TLSPolicy]] = {
     "starttls": StartTLS,
     "implicit": ImplicitTLS,
 }
+
+
+class MailerOptions(TypedDict, total=False):
+    """The keyword options of :class:`~mailtransfer.Mailer` and :class:`~mailtransfer.AsyncMailer`.
+
+    Every key is optional; a key given here wins over the same setting in the URL.
+    Type checkers see these as the mailers' keyword arguments, so a misspelt
+    option is caught before the program runs.
+    """
+
+    host: str | None
+    """The server, when no URL is given."""
+    port: int | None
+    """The server's port (default 587, or 465 with implicit TLS)."""
+    tls: TLSPolicy | None
+    """A TLS policy; the default is required STARTTLS, implicit TLS on 465."""
+    credentials: object | None
+    """A :class:`~mailtransfer.auth.Password`, :class:`~mailtransfer.auth.OAuth2` or own credentials."""
+    username: str | None
+    """With ``password``: shorthand for ``credentials=Password(username, password)``."""
+    password: str | None
+    """The password that goes with ``username``."""
+    lmtp: bool
+    """Speak LMTP (LHLO, a reply per recipient after DATA)."""
+    allow_insecure_auth: bool
+    """Allow AUTH over a connection without TLS (a trusted local relay only)."""
+    mechanisms: Sequence[str] | None
+    """SASL mechanisms to consider, strongest first; default: every one the credentials allow."""
+    local_hostname: str | None
+    """The name given in EHLO (default: this host's fully qualified name)."""
+    timeouts: Timeouts | None
+    """:class:`~mailtransfer.Timeouts` for every connection."""
+    limits: PoolLimits | None
+    """:class:`~mailtransfer.PoolLimits` for each relay's pool."""
+    retry: RetryPolicy | None
+    """:class:`~mailtransfer.RetryPolicy` for transient failures."""
+    signers: Sequence[Any]
+    """DKIM (or other) signers applied to every message."""
+    strict: bool
+    """Raise :class:`~mailtransfer.errors.PartialDelivery` when any recipient is refused."""
+    rate_limit: float | None
+    """At most this many messages per second per relay."""
+    use_bdat: bool
+    """Send bodies with BDAT when the server offers CHUNKING."""
+    source_address: tuple[str, int] | None
+    """Bind outgoing connections to this ``(host, port)``."""
+    cooldown: float
+    """Seconds a relay that failed to connect is tried last (default 30)."""
+    deferral: float
+    """Seconds a relay opens no new connection after a 421 or a 4.7.x deferral (default 5)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -96,7 +96,7 @@ def check_chaos(
     arrivals = script.arrivals()
     expected = {item["message_id"] for item in items}
     assert set(arrivals) <= expected, "the server got a message nobody sent"
-    twice = {mid: n for mid, n in arrivals.items() if n > 1}
+    twice = {str(mid): n for mid, n in arrivals.items() if n > 1}
     assert not twice, f"delivered more than once: {sorted(twice)[:5]}"
     counts = {"ok": 0, "unknown": 0, "unknown_arrived": 0, "failed": 0}
     for item, outcome in zip(items, outcomes, strict=True):
@@ -185,7 +185,12 @@ def one_fault(fault: Fault, point: str, times: int = 1) -> Callable[[str], Fault
     return choose
 
 
-MESSAGE = {"sender": "a@example.org", "to": ["b@example.net"], "subject": "s", "text": "hi"}
+MESSAGE: dict[str, Any] = {
+    "sender": "a@example.org",
+    "to": ["b@example.net"],
+    "subject": "s",
+    "text": "hi",
+}
 
 
 @pytest.mark.parametrize(

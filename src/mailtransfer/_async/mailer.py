@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from email.message import EmailMessage
 from types import TracebackType
 from typing import Any
 
+from typing_extensions import Unpack
+
 from .._pooling import RelaySet
 from .._sending import Submission, finish_result, is_deferral, is_relay_failure, note_message_id
-from .._settings import Endpoint, MailerConfig
+from .._settings import Endpoint, MailerConfig, MailerOptions
 from .._sync.mailer import Outgoing, Progress
 from ..errors import MailTransferError, UsageError
 from ..message import Envelope
@@ -31,14 +33,14 @@ class AsyncMailer:
         ...                                subject="Hello", text="Hi there!")
     """
 
-    def __init__(self, url: str | Sequence[str] | None = None, **options: Any) -> None:
+    def __init__(self, url: str | Sequence[str] | None = None, **options: Unpack[MailerOptions]) -> None:
         self.config = MailerConfig.resolve(url, **options)
         self._relays = RelaySet(self.config.endpoints, self.config.cooldown)
         self._pools: dict[Endpoint, AsyncConnectionPool] = {}
         self._closed = False
 
     @classmethod
-    def from_env(cls, variable: str = "MAILTRANSFER_URL", **options: Any) -> AsyncMailer:
+    def from_env(cls, variable: str = "MAILTRANSFER_URL", **options: Unpack[MailerOptions]) -> AsyncMailer:
         """A mailer configured by the URL in the environment variable ``variable``."""
         url = os.environ.get(variable)
         if not url:
@@ -135,7 +137,7 @@ class AsyncMailer:
         *,
         concurrency: int | None = None,
         progress: Progress | None = None,
-    ) -> AsyncIterator[tuple[int, SendResult | MailTransferError]]:
+    ) -> AsyncGenerator[tuple[int, SendResult | MailTransferError], None]:
         """Yield ``(index, result or error)`` as each message completes.
 
         Cancelling the consumer, or closing the iterator (``contextlib.aclosing``),

@@ -97,8 +97,13 @@ class DKIMKeyring:
             ready :class:`DKIMSigner` whose ``domain`` is that key.
         on_missing: ``"skip"`` (send unsigned) or ``"refuse"`` (raise) when
             no key fits the ``From`` domain or there is no ``From`` field.
-        canonicalization, headers, oversign, expiry, verify, clock: passed to
-            each :class:`DKIMSigner` made from a ``(selector, key)`` pair.
+        canonicalization: passed to each :class:`DKIMSigner` made from a
+            ``(selector, key)`` pair, as are the options below.
+        headers: the header fields to sign (see :class:`DKIMSigner`).
+        oversign: the fields signed once more than present.
+        expiry: the signatures' lifetime (``x=``), or none.
+        verify: verify each signature after signing.
+        clock: the time source for ``t=`` and ``x=``.
 
     Attributes:
         on_missing: what happens to a message no key fits.

@@ -147,7 +147,11 @@ class SyncConnection(SessionBase):
         Raises:
             RecipientsRefused: every recipient was refused.
             DeliveryUnknown: the connection failed after the message was sent.
-            ReplyError, ConnectError, Timeout, ProtocolError, UsageError.
+            ReplyError: the server refused the sender or the message.
+            ConnectError: the connection could not be (re)established.
+            Timeout: the server did not answer in time.
+            ProtocolError: the server broke the protocol.
+            UsageError: the arguments are unusable (checked before sending).
         """
         flow = self._send_flow(
             body,

@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from email.message import EmailMessage
 from types import TracebackType
 from typing import Any
 
+from typing_extensions import Unpack
+
 from .._pooling import RelaySet
 from .._sending import Submission, finish_result, is_deferral, is_relay_failure, note_message_id
-from .._settings import Endpoint, MailerConfig
+from .._settings import Endpoint, MailerConfig, MailerOptions
 from ..errors import MailTransferError, UsageError
 from ..message import Envelope
 from ..results import SendResult, ServerInfo
@@ -44,22 +46,12 @@ class Mailer:
             (implicit TLS) or ``lmtp://...``, with query options (see
             :func:`mailtransfer.parse_url`); or a list of such URLs for failover
             and round-robin across relays.
-        host, port, tls, credentials, username, password, lmtp, mechanisms,
-            allow_insecure_auth: the server, when not given as a URL.
-        timeouts: :class:`~mailtransfer.Timeouts` for every connection.
-        limits: :class:`~mailtransfer.PoolLimits` for each relay's pool.
-        retry: :class:`~mailtransfer.RetryPolicy` for transient failures.
-        signers: DKIM (or other) signers applied to every message.
-        strict: raise :class:`~mailtransfer.errors.PartialDelivery` when any recipient is refused.
-        rate_limit: at most this many messages per second per relay.
-        use_bdat: send bodies with BDAT when the server offers CHUNKING.
-        source_address: bind outgoing connections to this ``(host, port)``.
-        cooldown: seconds a relay that failed to connect is tried last.
-        deferral: seconds a relay opens no new connection after a 421 or a
-            4.7.x deferral (default 5).
+        **options: any of :class:`~mailtransfer.MailerOptions` (the server when
+            no URL is given, credentials, TLS policy, timeouts, pool limits,
+            retries, DKIM signers, rate limit, ...); keywords win over the URL.
     """
 
-    def __init__(self, url: str | Sequence[str] | None = None, **options: Any) -> None:
+    def __init__(self, url: str | Sequence[str] | None = None, **options: Unpack[MailerOptions]) -> None:
         self.config = MailerConfig.resolve(url, **options)
         self._relays = RelaySet(self.config.endpoints, self.config.cooldown)
         self._relays_lock = threading.Lock()
@@ -72,7 +64,7 @@ class Mailer:
         self._closed = False
 
     @classmethod
-    def from_env(cls, variable: str = "MAILTRANSFER_URL", **options: Any) -> Mailer:
+    def from_env(cls, variable: str = "MAILTRANSFER_URL", **options: Unpack[MailerOptions]) -> Mailer:
         """A mailer configured by the URL in the environment variable ``variable``.
 
         Raises:
@@ -121,7 +113,10 @@ class Mailer:
             PartialDelivery: with ``strict``, some recipient was refused.
             DeliveryUnknown: the connection failed after the message was sent;
                 never retried (it may have been delivered).
-            ReplyError, ConnectError, Timeout, TLSError: after retries ran out.
+            ReplyError: the server refused the message, after retries ran out.
+            ConnectError: no relay could be reached, after retries ran out.
+            Timeout: a server stopped answering, after retries ran out.
+            TLSError: TLS could not be negotiated as the policy requires.
         """
         submission = Submission.create(
             message,
@@ -194,7 +189,7 @@ class Mailer:
         *,
         concurrency: int | None = None,
         progress: Progress | None = None,
-    ) -> Iterator[tuple[int, SendResult | MailTransferError]]:
+    ) -> Generator[tuple[int, SendResult | MailTransferError], None, None]:
         """Like :meth:`send_many`, but yield ``(index, result or error)`` as each completes.
 
         Stopping early (closing the iterator, or an exception from ``progress``)
