@@ -10,7 +10,7 @@ message arrived. See docs/performance.md for the method and results.
 
 Usage::
 
-    python benchmarks/bench_send.py            # full run, about 8 minutes on 2 CPUs
+    python benchmarks/bench_send.py            # full run, about 2.5 minutes on 2 CPUs
     python benchmarks/bench_send.py --quick    # CI smoke run, under a minute
     python benchmarks/bench_send.py --profile  # cProfile of AsyncMailer at 16 connections
 """
@@ -515,11 +515,12 @@ def run_benchmark(args: argparse.Namespace) -> int:
     Returns:
         1 when any message was lost or refused (a rate means nothing then), else 0.
     """
-    count = _round16(args.count or (480 if args.quick else 6_000))
-    runs = args.runs or (3 if args.quick else 5)
+    count = _round16(args.count or (480 if args.quick else 2_000))
+    runs = args.runs or 3
     big_mb = args.big_mb or (10 if args.quick else 100)
-    warm = 96 if args.quick else 480
-    patience = args.patience if args.patience is not None else (0.0 if args.quick else 60.0)
+    warm = 96 if args.quick else 160
+    patience = args.patience or 0.0
+    mem_count = args.mem_count if args.mem_count is not None else (0 if args.quick else 10_000)
     plan = contenders()
     if args.only:
         kinds = set(args.only.split(",")) | {"smtp_source"}
@@ -539,11 +540,13 @@ def run_benchmark(args: argparse.Namespace) -> int:
                     _progress(
                         f"run {run + 1}/{runs} {c.label} @{c.conc}: {samples[c].rates[-1]:,.0f}/s"
                     )
-            big = _big_messages(bench, big_mb, 1 if args.quick else 3)
+            memory = _memory(bench, mem_count) if mem_count else {}
+            big = _big_messages(bench, big_mb, 1)
         finally:
             bench.sink.stop()
     lines = throughput_table(plan, samples, count, runs)
     lines += _targets(plan, samples)
+    lines += _memory_table(memory, mem_count)
     lines += big_table(big, BIG_LABELS, big_mb)
     lines += ["", f"Machine: {machine_info()}.", f"Took {time.monotonic() - started:.0f} s."]
     noisy = max(max(samples[c].other_load) for c in plan)
@@ -557,7 +560,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
         raw = {f"{c.label} @{c.conc}": _as_dict(samples[c]) for c in plan}
         Path(args.json).write_text(json.dumps({"count": count, "runs": runs, "samples": raw}))
     lost = [c for c in plan if samples[c].accepted != samples[c].sent or samples[c].failed]
-    return 1 if lost or not all(ok for _, _, ok in big.values()) else 0
+    lost_memory = [kind for kind, (_, ok) in memory.items() if not ok]
+    return 1 if lost or lost_memory or not all(ok for _, _, ok in big.values()) else 0
 
 
 def _as_dict(samples: Samples) -> dict[str, Any]:
@@ -571,6 +575,45 @@ def _round16(n: int) -> int:
 
 def _progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+MEMORY = (
+    ("mailtransfer AsyncMailer.send_many", "mt_async", 16),
+    ("mailtransfer Mailer.send_many (threads)", "mt_sync", 16),
+    ("aiosmtplib sendmail, 16 clients", "aio_sendmail", 16),
+    ("smtplib, 16 threads x own connection", "smtplib", 16),
+)
+
+
+def _memory(bench: Bench, count: int) -> dict[str, tuple[int, bool]]:
+    """Peak RSS of each contender sending ``count`` messages at 16 connections (one run each).
+
+    ``send_many`` takes the whole batch as a list, as an application would pass it, and
+    returns one result per message: both are part of what is measured.
+    """
+    found: dict[str, tuple[int, bool]] = {}
+    count = _round16(count)
+    for label, kind, conc in MEMORY:
+        if bench.patience:
+            wait_until_quiet(QUIET, bench.patience)
+        before = bench.sink.accepted()
+        command = bench.python_child(kind, conc, count, warm=16, message=bench.message)
+        child = run_child(command, env=bench.env, timeout=600)
+        report = json.loads(child.stdout.strip().splitlines()[-1])
+        arrived = bench.sink.settle(before + count + 16) - before == count + 16
+        found[label] = (child.max_rss_kb, arrived and report["ok"] == count)
+        _progress(f"memory {label}: peak RSS {child.max_rss_kb / 1024:.0f} MB")
+    return found
+
+
+def _memory_table(memory: dict[str, tuple[int, bool]], count: int) -> list[str]:
+    if not memory:
+        return []
+    lines = ["", f"Peak memory, {_round16(count):,} messages of 2,048 bytes at 16 connections:"]
+    lines += ["", "| sender | peak RSS MB | all arrived |", "|---|--:|---|"]
+    for label, (rss, ok) in memory.items():
+        lines.append(f"| {label} | {rss / 1024:.0f} | {'yes' if ok else 'NO'} |")
+    return lines
 
 
 def _big_messages(bench: Bench, size_mb: int, runs: int) -> dict[str, tuple[float, int, bool]]:
@@ -604,18 +647,19 @@ LAYERS = (
     ("everything: AsyncMailer.send", [("_async/mailer.py", "send")]),
     ("Submission.create (prepare the message bytes)", [("_sending.py", "create")]),
     (
-        "retry wrapper (tenacity AsyncRetrying)",
+        "retry wrapper (tenacity, after a first failed attempt only)",
         [
             ("retry.py", "async_retrying"),
             ("tenacity/asyncio/__init__.py", "__anext__"),
             ("tenacity/__init__.py", "__exit__"),
         ],
     ),
-    ("pool acquire + release", [("_async/pool.py", "connection")]),
+    ("pool acquire + release", [("_async/pool.py", "__aenter__"), ("_async/pool.py", "__aexit__")]),
     ("AsyncConnection.send (session, protocol, I/O)", [("_async/connection.py", "send")]),
     ("  envelope_commands (address checks)", [("_flows/envelope.py", "envelope_commands")]),
     ("  transaction flow (sans-I/O core)", [("_flows/transaction.py", "transaction")]),
-    ("  AsyncStream.read (wait_for + recv)", [("_async/_stream.py", "read")]),
+    ("  AsyncStream.read (deadline timer + recv)", [("_async/_stream.py", "read")]),
+    ("  AsyncStream.poll (unsolicited-reply check)", [("_async/_stream.py", "poll")]),
     ("  AsyncStream.write (send)", [("_async/_stream.py", "write")]),
     ("finish_result", [("_sending.py", "finish_result")]),
 )
@@ -692,6 +736,11 @@ def main() -> int:
     parser.add_argument("--count", type=int, help="messages per timed run")
     parser.add_argument("--runs", type=int, help="timed runs of every contender")
     parser.add_argument("--big-mb", type=int, help="size of the large message, in MB")
+    parser.add_argument(
+        "--mem-count",
+        type=int,
+        help="messages for the peak-memory table (default 10,000; 0 in --quick: skipped)",
+    )
     parser.add_argument("--only", help="comma-separated contender kinds to run (e.g. mt_async)")
     parser.add_argument("--profile", action="store_true", help="profile AsyncMailer at 16")
     parser.add_argument("--json", help="also write the raw samples to this file")
@@ -699,7 +748,7 @@ def main() -> int:
         "--patience",
         type=float,
         help="seconds to wait, before each run, for other processes to go quiet"
-        " (default 60; 0 in --quick)",
+        " (default 0: start at once and report the load)",
     )
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)

@@ -14,6 +14,8 @@ from ._async.connection import AsyncConnection as AsyncConnection
 from ._async.mailer import AsyncMailer as AsyncMailer
 from ._async.pool import AsyncConnectionPool as AsyncConnectionPool
 from ._default import send as send
+from ._direct._options import DirectOptions as DirectOptions
+from ._direct._results import DirectResult as DirectResult
 from ._settings import Endpoint as Endpoint
 from ._settings import MailerOptions as MailerOptions
 from ._settings import parse_url as parse_url
@@ -47,6 +49,8 @@ __all__ = [
     "AsyncMailer",
     "Attachment",
     "ConnectionPool",
+    "DirectOptions",
+    "DirectResult",
     "Endpoint",
     "Envelope",
     "ImplicitTLS",

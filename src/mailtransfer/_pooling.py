@@ -14,7 +14,16 @@ from typing import Generic, Protocol, TypeVar
 
 from .config import PoolLimits
 
-__all__ = ["PoolBook", "PoolStats", "Pooled", "RateLimiter", "RelaySet", "wait_time"]
+__all__ = [
+    "Limiter",
+    "PoolBook",
+    "PoolStats",
+    "Pooled",
+    "RateLimiter",
+    "RelaySet",
+    "pacer",
+    "wait_time",
+]
 
 
 class Pooled(Protocol):
@@ -142,7 +151,12 @@ class PoolBook(Generic[C]):
     def expire(self, now: float) -> list[C]:
         """Remove idle connections older than ``idle_timeout``; returns them to close."""
         cutoff = now - self.limits.idle_timeout
-        expired = [conn for conn, since in self.idle if since < cutoff]
+        idle = self.idle
+        if not idle or min(idle[0][1], idle[-1][1]) >= cutoff:
+            # Returned in time order, so the oldest is first: nothing expired (the usual case).
+            # (``[-1]`` too: threads may hand in clock readings a hair out of order.)
+            return []
+        expired = [conn for conn, since in idle if since < cutoff]
         if expired:
             self.idle = [(conn, since) for conn, since in self.idle if since >= cutoff]
             self.closing += len(expired)
@@ -213,6 +227,39 @@ class RateLimiter:
         return self._updated - self._tokens / self.rate - now
 
 
+class Limiter(Protocol):
+    """What a pool asks of a pacing hook (``limiter=``): one slot per message.
+
+    :class:`RateLimiter` is one; a warm-up schedule
+    (:class:`mailtransfer.deliverability.WarmupLimiter`) is another.
+    """
+
+    def reserve(self, now: float) -> float:
+        """Book a slot for one message; return the seconds to wait before using it.
+
+        ``now`` is the pool's monotonic clock. Raise a ``MailTransferError`` to
+        refuse the message before it is sent (the caller gets the error).
+        """
+
+
+@dataclass(slots=True)
+class _Both:
+    first: Limiter
+    second: Limiter
+
+    def reserve(self, now: float) -> float:
+        return max(self.first.reserve(now), self.second.reserve(now))
+
+
+def pacer(rate_limit: float | None, limiter: Limiter | None) -> Limiter | None:
+    """The pool's pacing: a ``rate_limit`` token bucket, a ``limiter`` hook, both, or none."""
+    rate = RateLimiter(rate_limit, burst=1.0) if rate_limit else None
+    if rate is not None and limiter is not None:
+        # The hook goes first: when it refuses, no token of the bucket is spent.
+        return _Both(limiter, rate)
+    return rate or limiter
+
+
 def wait_time(book: PoolBook[C], now: float, deadline: float | None) -> float | None:
     """How long a caller waiting for a connection should sleep before looking again.
 
@@ -239,6 +286,8 @@ class RelaySet(Generic[T]):
     def order(self, now: float) -> list[T]:
         """The relays to try for the next message, best first (cooling ones last)."""
         count = len(self.relays)
+        if count == 1:
+            return [self.relays[0]]  # one relay: nothing to rotate, nowhere else to go
         start = self._next % count
         self._next += 1
         rotated = [(start + i) % count for i in range(count)]

@@ -10,7 +10,8 @@ on the wire, so a DKIM signature always covers what was sent.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from email.message import EmailMessage
 from typing import Any
 
@@ -30,6 +31,7 @@ from .errors import (
 from .message import Envelope, PreparedMessage, build_message, downgrade, prepare
 from .protocol import Extensions, Stage
 from .results import SendResult
+from .retry import RetryPolicy, is_retryable
 
 __all__ = [
     "BUILD_ARGUMENTS",
@@ -38,6 +40,8 @@ __all__ = [
     "is_deferral",
     "is_relay_failure",
     "note_message_id",
+    "with_retries",
+    "with_retries_async",
 ]
 
 BUILD_ARGUMENTS = frozenset(
@@ -216,3 +220,53 @@ def _is_reply_deferral(exc: BaseException) -> bool:
         # The enhanced code counts only when its class agrees with the reply (RFC 3463 2).
         return enhanced is not None and enhanced.klass == 4 and enhanced.subject == 7
     return False
+
+
+# -- retries: the first attempt runs bare, tenacity takes over only after a retryable failure --
+# Building a tenacity retrier and running an attempt through it costs more than the rest of a
+# mailer's own work per message; most sends succeed first time, so they skip it. The first
+# failure is handed to tenacity as its attempt 1 (re-raised, no I/O), and its clock is set back
+# to when that attempt started: the backoff, the logs, ``attempts`` and ``max_time`` all behave
+# as if tenacity had run every attempt.
+
+
+def with_retries(policy: RetryPolicy, attempt: Callable[[], SendResult]) -> SendResult:
+    """Run ``attempt()``, and again per ``policy`` while it fails with a retryable error."""
+    started = time.monotonic()
+    try:
+        return attempt()
+    except BaseException as exc:
+        if policy.attempts == 1 or not is_retryable(exc):
+            raise
+        first: BaseException | None = exc
+    for manager in policy.retrying():
+        if first is not None:
+            manager.retry_state.start_time = started
+        with manager:
+            if first is not None:
+                error, first = first, None
+                raise error
+            return attempt()
+    raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+
+async def with_retries_async(
+    policy: RetryPolicy, attempt: Callable[[], Awaitable[SendResult]]
+) -> SendResult:
+    """The asyncio twin of :func:`with_retries`."""
+    started = time.monotonic()
+    try:
+        return await attempt()
+    except BaseException as exc:
+        if policy.attempts == 1 or not is_retryable(exc):
+            raise
+        first: BaseException | None = exc
+    async for manager in policy.async_retrying():
+        if first is not None:
+            manager.retry_state.start_time = started
+        with manager:
+            if first is not None:
+                error, first = first, None
+                raise error
+            return await attempt()
+    raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover

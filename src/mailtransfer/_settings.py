@@ -7,9 +7,12 @@ import math
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from ._direct._options import DirectOptions
+from ._direct._url import is_direct_url, parse_direct_url
+from ._pooling import Limiter
 from .auth import Password
 from .config import PoolLimits, Timeouts
 from .errors import UsageError
@@ -42,7 +45,7 @@ class MailerOptions(TypedDict, total=False):
     tls: TLSPolicy | None
     """A TLS policy; the default is required STARTTLS, implicit TLS on 465."""
     credentials: object | None
-    """A :class:`~mailtransfer.auth.Password`, :class:`~mailtransfer.auth.OAuth2` or own credentials."""
+    """:class:`~mailtransfer.auth.Password`, :class:`~mailtransfer.auth.OAuth2` or your own."""
     username: str | None
     """With ``password``: shorthand for ``credentials=Password(username, password)``."""
     password: str | None
@@ -67,6 +70,9 @@ class MailerOptions(TypedDict, total=False):
     """Raise :class:`~mailtransfer.errors.PartialDelivery` when any recipient is refused."""
     rate_limit: float | None
     """At most this many messages per second per relay."""
+    limiter: Limiter | None
+    """A pacing hook asked before each message, e.g. a
+    :class:`~mailtransfer.deliverability.WarmupLimiter` (shared by every relay)."""
     use_bdat: bool
     """Send bodies with BDAT when the server offers CHUNKING."""
     source_address: tuple[str, int] | None
@@ -75,6 +81,11 @@ class MailerOptions(TypedDict, total=False):
     """Seconds a relay that failed to connect is tried last (default 30)."""
     deferral: float
     """Seconds a relay opens no new connection after a 421 or a 4.7.x deferral (default 5)."""
+    transport: Literal["relay", "direct"]
+    """``"relay"`` (the default: send through the configured server) or ``"direct"``
+    (deliver to each recipient domain's MX hosts; see ``docs/direct-delivery.md``)."""
+    direct: DirectOptions | None
+    """Direct delivery's settings (:class:`~mailtransfer.DirectOptions`); implies direct."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -267,11 +278,14 @@ class MailerConfig:
         strict: any refused recipient raises ``PartialDelivery``.
         local_hostname: the EHLO name (default: this machine's FQDN).
         rate_limit: at most this many messages per second per relay.
+        limiter: a pacing hook asked before each message (a warm-up schedule).
         use_bdat: send bodies with BDAT when the server offers CHUNKING.
         source_address: bind outgoing connections to this ``(host, port)``.
         cooldown: seconds a relay that failed at connect or greeting is tried last.
         deferral: seconds a relay's pool opens no new connection after a 421 or
             a rate or policy deferral (4.7.x): the server asked us to slow down.
+        direct: direct delivery's settings; set when delivering to MX hosts
+            (``transport="direct"``), and then ``endpoints`` is empty.
     """
 
     endpoints: tuple[Endpoint, ...]
@@ -282,10 +296,12 @@ class MailerConfig:
     strict: bool = False
     local_hostname: str | None = None
     rate_limit: float | None = None
+    limiter: Limiter | None = None
     use_bdat: bool = False
     source_address: tuple[str, int] | None = None
     cooldown: float = 30.0
     deferral: float = 5.0
+    direct: DirectOptions | None = None
 
     @classmethod
     def resolve(
@@ -308,10 +324,13 @@ class MailerConfig:
         signers: Sequence[Any] = (),
         strict: bool = False,
         rate_limit: float | None = None,
+        limiter: Limiter | None = None,
         use_bdat: bool = False,
         source_address: tuple[str, int] | None = None,
         cooldown: float = 30.0,
         deferral: float = 5.0,
+        transport: Literal["relay", "direct"] = "relay",
+        direct: DirectOptions | None = None,
     ) -> MailerConfig:
         """Combine a URL (or a list of relay URLs) with keyword arguments; keywords win.
 
@@ -321,6 +340,21 @@ class MailerConfig:
         """
         if url is not None and host is not None:
             raise UsageError("give either a URL or host=, not both")
+        if transport not in ("relay", "direct"):
+            raise UsageError(f"transport must be 'relay' or 'direct', got {transport!r}")
+        if transport == "direct" or direct is not None or is_direct_url(url):
+            return _direct_config(
+                url,
+                host=host,
+                direct=direct,
+                timeouts=timeouts,
+                retry=retry,
+                signers=signers,
+                strict=strict,
+                local_hostname=local_hostname,
+                use_bdat=use_bdat,
+                source_address=source_address,
+            )
         if rate_limit is not None and not (math.isfinite(rate_limit) and rate_limit > 0):
             raise UsageError(
                 "rate_limit must be a positive number of messages per second or None,"
@@ -389,6 +423,7 @@ class MailerConfig:
             strict=strict,
             local_hostname=local_hostname,
             rate_limit=rate_limit,
+            limiter=limiter,
             use_bdat=use_bdat,
             source_address=source_address,
             cooldown=cooldown,
@@ -409,3 +444,49 @@ class MailerConfig:
             "source_address": self.source_address,
             "lmtp": endpoint.lmtp,
         }
+
+
+def _direct_config(
+    url: object,
+    *,
+    host: str | None,
+    direct: DirectOptions | None,
+    timeouts: Timeouts | None,
+    retry: RetryPolicy | None,
+    signers: Sequence[Any],
+    strict: bool,
+    local_hostname: str | None,
+    use_bdat: bool,
+    source_address: tuple[str, int] | None,
+) -> MailerConfig:
+    """A configuration for direct delivery (``transport="direct"`` or ``direct://``)."""
+    if host is not None or (url is not None and not is_direct_url(url)):
+        raise UsageError("direct delivery finds the servers itself: give no host= or smtp:// URL")
+    direct_args: dict[str, Any] = {}
+    url_args: dict[str, Any] = {}
+    if url is not None:
+        direct_args, url_args = parse_direct_url(str(url))
+    options = direct or DirectOptions()
+    if direct_args or "dns_timeout" in url_args:
+        changes = dict(direct_args)
+        if "dns_timeout" in url_args:
+            from .dns import Resolver  # noqa: PLC0415
+
+            base = options.resolver or Resolver()
+            changes["resolver"] = dataclasses.replace(base, timeout=url_args["dns_timeout"])
+        options = dataclasses.replace(options, **changes)
+    if timeouts is None and "timeout" in url_args:
+        seconds = url_args["timeout"]
+        timeouts = Timeouts(connect=seconds, greeting=seconds, command=seconds, data=seconds)
+    return MailerConfig(
+        endpoints=(),
+        timeouts=timeouts or Timeouts(),
+        limits=PoolLimits(),
+        retry=retry or RetryPolicy(),
+        signers=tuple(signers),
+        strict=strict,
+        local_hostname=local_hostname or url_args.get("local_hostname"),
+        use_bdat=use_bdat,
+        source_address=source_address,
+        direct=options,
+    )

@@ -31,11 +31,16 @@ MailTransferError
 ├── TLSError
 │   ├── TLSRequired
 │   ├── CertificateVerifyFailed
-│   │   └── HostnameMismatch
+│   │   ├── HostnameMismatch
+│   │   └── DANEMismatch
 │   ├── TLSHandshakeFailed
 │   ├── STARTTLSInjection
 │   ├── TLSPortMismatch
+│   ├── MTASTSViolation
 │   └── StartTLSFailed (also ReplyError)
+├── DNSError
+│   ├── NXDomain
+│   └── DNSTemporaryError
 ├── ReplyError
 │   ├── TransientError
 │   │   ├── ServiceUnavailable
@@ -115,8 +120,11 @@ __all__ = [
     "CommandRejected",
     "ConnectError",
     "ConnectTimeout",
+    "DANEMismatch",
     "DKIMRejected",
     "DMARCRejected",
+    "DNSError",
+    "DNSTemporaryError",
     "DeliveryUnknown",
     "ERROR_TABLE",
     "EncryptionRequired",
@@ -131,11 +139,13 @@ __all__ = [
     "InvalidArgument",
     "InvalidMailboxSyntax",
     "LocalProtocolError",
+    "MTASTSViolation",
     "MailTransferError",
     "MailboxBusy",
     "MailboxFull",
     "MessageRejectedTooLarge",
     "MessageTooLarge",
+    "NXDomain",
     "NoMailExchanger",
     "NoSuitableMechanism",
     "NullMX",
@@ -362,6 +372,43 @@ class TLSPortMismatch(TLSError):
             f"use tls=ImplicitTLS() for port {port}, or StartTLS() with port 587",
             stage=Stage.GREETING,
         )
+
+
+class DANEMismatch(CertificateVerifyFailed):
+    """No TLSA record of the host matches its certificate chain (DANE, RFC 7672 §3).
+
+    The host is not used for this message: its certificate is not the one its
+    domain published in DNSSEC-signed TLSA records. Mail goes to another MX host
+    whose certificate matches, or stays undelivered.
+    """
+
+
+class MTASTSViolation(TLSError):
+    """An MX host breaks the recipient domain's enforced MTA-STS policy (RFC 8461 §4).
+
+    Either the host's name is not listed in the policy's ``mx`` patterns or it
+    does not offer STARTTLS with a valid certificate; the host is not used.
+    """
+
+
+# ------------------------------------------------------------------------- DNS
+
+
+class DNSError(MailTransferError):
+    """A DNS lookup failed (see :mod:`mailtransfer.dns`)."""
+
+
+class NXDomain(DNSError):
+    """The name does not exist (NXDOMAIN): permanent; check the spelling of the domain."""
+
+
+class DNSTemporaryError(DNSError):
+    """The DNS answer is unknown for now: a timeout, SERVFAIL or a refused query.
+
+    Transient: try again later; the domain may be fine.
+    """
+
+    transient = True
 
 
 # ---------------------------------------------------------------- reply errors

@@ -17,6 +17,7 @@ from typing import Any
 
 import tenacity
 
+from . import _telemetry
 from .errors import (
     ConnectError,
     DeliveryUnknown,
@@ -129,6 +130,8 @@ def _log_retry(state: tenacity.RetryCallState) -> None:
     outcome = state.outcome
     exc = outcome.exception() if outcome is not None else None
     wait = state.next_action.sleep if state.next_action is not None else 0.0
+    if _telemetry.active is not None:
+        _telemetry.active.note_retry(exc)
     logger.info(
         "attempt %d failed (%s: %s); retrying in %.2fs",
         state.attempt_number,

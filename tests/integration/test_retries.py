@@ -28,6 +28,7 @@ from mailtransfer.errors import (
     DeliveryUnknown,
     Greylisted,
     MailTransferError,
+    RateLimited,
     RecipientsRefused,
     ServiceUnavailable,
     UnknownMailbox,
@@ -317,16 +318,19 @@ def test_async_transient_failure_retried(mini: Mini) -> None:
     assert script.connections == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open issue: _flows/transaction.py reads EOF after a pipelined 421 to MAIL and"
-    " raises ServerDisconnected, losing the 421 (so no ServiceUnavailable, no deferral)",
-)
-def test_pipelined_421_to_mail_is_service_unavailable(mini: Mini) -> None:
-    """A 421 to a pipelined MAIL is reported as ServiceUnavailable, as the server said."""
+def test_pipelined_421_to_mail_is_classified_from_its_reply(mini: Mini) -> None:
+    """A pipelined MAIL answered ``421 4.7.0 ... slow down`` is RateLimited, as the table says.
+
+    The 421 is kept (not lost to the EOF that follows it), and the error table's 4.7.0 +
+    "too many messages" row wins over the plain-421 ServiceUnavailable row.
+    """
     server, _ = mini(chooser=one_fault(Fault.MAIL_421, "mail"))
     with (
         Mailer(**mailer_options(server.port, retry=RetryPolicy.none())) as mailer,
-        pytest.raises(ServiceUnavailable),
+        pytest.raises((ServiceUnavailable, RateLimited)) as caught,
     ):
         mailer.send(**MESSAGE)
+    assert type(caught.value) is RateLimited
+    assert caught.value.reply.code == 421
+    assert str(caught.value.reply.enhanced) == "4.7.0"
+    assert caught.value.transient

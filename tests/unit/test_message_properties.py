@@ -323,3 +323,81 @@ def test_downgrade_to_ascii_keeps_the_content(subject: str, name: str, text: str
     assert norm(back["From"].addresses[0].display_name) == norm(name)
     assert back["From"].addresses[0].domain == "xn--bcher-kva.example"
     assert back.get_content() == parse(prepared.data).get_content()
+
+
+def _only_crlf(data: bytes) -> bool:
+    """No bare CR and no bare LF: every line ends with CRLF (THREATS S1)."""
+    without = data.replace(b"\r\n", b"")
+    return b"\r" not in without and b"\n" not in without
+
+
+_BREAKS = st.sampled_from(["\r", "\n", "\r\n", "\r\r\n", "\n\r", "\u2028", "\x85", "\x0b", "\f"])
+_BODY_TEXT = st.lists(st.one_of(_BREAKS, st.text(max_size=30)), max_size=15).map("".join)
+
+
+@SETTINGS
+@given(
+    subject=SAFE_TEXT,
+    text=_BODY_TEXT,
+    html=st.none() | _BODY_TEXT,
+    long_word=st.integers(0, 1200),
+    eightbit=st.booleans(),
+    smtputf8=st.booleans(),
+)
+@example(subject="x", text="a\rb\nc\r\n.\n", html=None, long_word=0, eightbit=False, smtputf8=False)
+def test_wire_bytes_have_only_crlf_and_short_lines(  # noqa: PLR0917 - hypothesis passes by name
+    subject: str, text: str, html: str | None, long_word: int, eightbit: bool, smtputf8: bool
+) -> None:
+    """Any body line breaks and long words: CRLF only, lines within 998 octets (RFC 5322 2.1.1).
+
+    Also after downgrading for a server without 8BITMIME and/or SMTPUTF8.
+    """
+    try:
+        prepared = prepare(
+            build_message(
+                sender="alice@example.org",
+                to="bob@example.net",
+                subject=subject + " " + "w" * long_word,
+                text=text,
+                html=html,
+            )
+        )
+        down = downgrade(prepared, eightbitmime=eightbit, smtputf8=smtputf8)
+    except UsageError:
+        return
+    for data in (prepared.data, down.data):
+        assert _only_crlf(data)
+        assert all(len(line) <= 998 for line in data.split(b"\r\n"))
+    if not eightbit and not smtputf8:
+        assert down.data.isascii()
+    body = parse(down.data).get_body(("plain",))
+    assert body is not None
+    read_back = body.get_content()
+    assert "".join(read_back.split()) == "".join(text.split()) or not text.strip()
+
+
+_ENVELOPE_ADDRESS = st.one_of(
+    st.sampled_from(["a@example.org", "B@Example.ORG", "j\u00f6rg@b\u00fccher.example", ""]),
+    st.builds("{}@{}".format, _LOCAL, _DOMAIN),
+    st.text(max_size=20),
+)
+
+
+@SETTINGS
+@given(sender=_ENVELOPE_ADDRESS, recipients=st.lists(_ENVELOPE_ADDRESS, max_size=5))
+def test_envelope_is_valid_or_refused(sender: str, recipients: list[str]) -> None:
+    """Any addresses: a typed error, or an envelope of unique, single-line, valid addresses."""
+    try:
+        envelope = Envelope(sender=sender, recipients=tuple(recipients))
+    except UsageError:
+        return
+    seen = set()
+    for address in envelope.recipients:
+        local, _, domain = address.rpartition("@")
+        key = (local, domain.lower())
+        assert key not in seen  # duplicates dropped (domain compared without case)
+        seen.add(key)
+        assert not set(address) & {"\r", "\n", "\x00"}
+    assert envelope.recipients
+    assert set(envelope.recipients) <= set(recipients)
+    assert not set(envelope.sender) & {"\r", "\n", "\x00"}

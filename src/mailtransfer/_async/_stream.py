@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 import ssl
 import sys
 from typing import Any
@@ -14,6 +15,10 @@ from ..protocol import Stage
 __all__ = ["AsyncStream"]
 
 READ_SIZE = 64 * 1024
+
+
+class _Expired(TimeoutError):
+    """A read's deadline passed (raised inside the stream, turned into a typed Timeout)."""
 
 
 class AsyncStream:
@@ -29,6 +34,7 @@ class AsyncStream:
         self._deadline: float | None = None
         self._seconds: float | None = None
         self._stage = Stage.CONNECT
+        self._poller: select.poll | None = None
 
     @classmethod
     async def connect(
@@ -79,27 +85,90 @@ class AsyncStream:
 
     async def read(self) -> bytes:
         """Read at least one byte, or ``b""`` at EOF, before the deadline."""
+        reader = self.reader
+        timer = None
+        # The deadline first: a read must not start after it has passed.
+        deadline = self._deadline
+        if deadline is not None:
+            self._remaining("read")
+            if not _buffered(reader) and not reader.at_eof():
+                # One timer per read that must wait, not a Task per read (asyncio.wait_for).
+                timer = self._loop.call_at(deadline, self._expire)
         try:
-            return await asyncio.wait_for(self.reader.read(READ_SIZE), self._remaining("read"))
-        except (asyncio.TimeoutError, TimeoutError):
+            return await reader.read(READ_SIZE)
+        except _Expired:
             raise timeout_error(self._stage, "read", self._seconds, self.where) from None
         except (OSError, ssl.SSLError) as exc:
             raise translate(exc, self._stage, self.where) from exc
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _expire(self) -> None:
+        """The deadline passed during a read: end that read with ``_Expired``.
+
+        The stream is unusable afterwards (every later read fails too), which is
+        right: a timed-out session is dropped, its state being unknown.
+        """
+        reader = self.reader
+        if not _buffered(reader) and not reader.at_eof():  # else the read has its bytes
+            reader.set_exception(_Expired())
 
     async def poll(self) -> bytes | None:
         """Bytes that already arrived, without waiting: ``None`` if none, ``b""`` at EOF."""
         # asyncio has no public peek; looking at the buffer's size is read-only and safe.
-        if not len(getattr(self.reader, "_buffer", b"")) and not self.reader.at_eof():
-            return None
+        reader = self.reader
+        if not _buffered(reader) and not reader.at_eof() and reader.exception() is None:
+            if not self._socket_readable():
+                return None  # nothing in the reader, nothing in the socket: no loop turn
+            # Let the loop take in what the socket holds. Two turns: in the first, the loop
+            # only learns that the socket is readable (its reader callback runs after us).
+            for _ in range(2):
+                await asyncio.sleep(0)
+                if _buffered(reader) or reader.at_eof() or reader.exception() is not None:
+                    break
+            else:
+                return None
         return await self.read()
+
+    def _socket_readable(self) -> bool:
+        """Whether the kernel holds bytes (or an EOF, or an error) the loop has not taken in.
+
+        A zero-timeout ``poll(2)`` on the transport's socket: it reads nothing, so asyncio's
+        own reading is undisturbed. With TLS, bytes that are not application data (a session
+        ticket) only cost a loop turn. When in doubt, True (the caller then takes the turn).
+        """
+        if self._poller is None:
+            if not hasattr(select, "poll"):  # Windows
+                return True
+            transport: Any = self.writer.transport
+            sock = transport.get_extra_info("socket")
+            fileno = sock.fileno() if sock is not None else -1
+            if fileno < 0:
+                return True
+            self._poller = select.poll()
+            self._poller.register(fileno, select.POLLIN | select.POLLPRI)
+        if self.writer.transport.is_closing():
+            return True  # the file descriptor may be gone, even reused
+        try:
+            return bool(self._poller.poll(0))
+        except OSError:
+            return True
 
     async def write(self, data: bytes) -> None:
         """Write all of ``data`` (waiting for the transport to drain) before the deadline."""
         try:
-            self.writer.write(data)
             transport: Any = self.writer.transport
+            # asyncio drops writes to a lost connection with only a log warning; say so
+            # here, or a body whose end never left would look sent (DeliveryUnknown).
+            if transport.is_closing():
+                raise ConnectionResetError("the connection was lost before this write")
+            self.writer.write(data)
+            if transport.is_closing():
+                raise ConnectionResetError("the connection was lost during this write")
             if transport.get_write_buffer_size() > 64 * 1024:
-                await asyncio.wait_for(self.writer.drain(), self._remaining("write"))
+                timeout = self._remaining("write")
+                await asyncio.wait_for(self.writer.drain(), timeout)
         except (asyncio.TimeoutError, TimeoutError):
             raise timeout_error(self._stage, "write", self._seconds, self.where) from None
         except (OSError, ssl.SSLError) as exc:
@@ -107,10 +176,9 @@ class AsyncStream:
 
     async def start_tls(self, context: ssl.SSLContext, server_hostname: str) -> None:
         """Run the TLS handshake on this stream before the deadline."""
+        timeout = self._remaining("tls handshake")
         try:
-            await asyncio.wait_for(
-                self._start_tls(context, server_hostname), self._remaining("tls handshake")
-            )
+            await asyncio.wait_for(self._start_tls(context, server_hostname), timeout)
         except (asyncio.TimeoutError, TimeoutError):
             raise timeout_error(Stage.TLS_HANDSHAKE, "read", self._seconds, self.where) from None
         except (OSError, ssl.SSLError) as exc:
@@ -152,3 +220,8 @@ class AsyncStream:
         """Drop the connection at once (no close handshake); never raises."""
         with contextlib.suppress(OSError, RuntimeError):
             self.writer.transport.abort()
+
+
+def _buffered(reader: asyncio.StreamReader) -> int:
+    """How many bytes the reader holds (asyncio has no public peek; this only looks)."""
+    return len(getattr(reader, "_buffer", b""))

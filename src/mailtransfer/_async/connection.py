@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
+from .. import _telemetry
 from .._flows._io import Call, Deadline, Flow, Poll, Read, StartTLS, Write, tls_info
 from .._flows.session import SessionBase
 from .._flows.transaction import Body
@@ -43,6 +44,11 @@ class AsyncConnection(SessionBase):
             ConnectError, Timeout, TLSError, ReplyError, ProtocolError: typed
                 failures of each phase, with the redacted transcript attached.
         """
+        if _telemetry.active is not None:
+            return await _telemetry.active.traced_open_async(self, self._open)
+        return await self._open()
+
+    async def _open(self) -> Extensions:
         if self._opened:
             raise UsageError("the connection is already open")
         direct = self.proxy is None

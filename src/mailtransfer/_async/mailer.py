@@ -12,13 +12,21 @@ from typing import Any
 from typing_extensions import Unpack
 
 from .._pooling import RelaySet
-from .._sending import Submission, finish_result, is_deferral, is_relay_failure, note_message_id
+from .._sending import (
+    Submission,
+    finish_result,
+    is_deferral,
+    is_relay_failure,
+    note_message_id,
+    with_retries_async,
+)
 from .._settings import Endpoint, MailerConfig, MailerOptions
 from .._sync.mailer import Outgoing, Progress
 from ..errors import MailTransferError, UsageError
 from ..message import Envelope
 from ..results import SendResult, ServerInfo
 from .connection import AsyncConnection
+from .direct import AsyncDirectTransport
 from .pool import AsyncConnectionPool
 
 __all__ = ["AsyncMailer"]
@@ -33,14 +41,19 @@ class AsyncMailer:
         ...                                subject="Hello", text="Hi there!")
     """
 
-    def __init__(self, url: str | Sequence[str] | None = None, **options: Unpack[MailerOptions]) -> None:
+    def __init__(
+        self, url: str | Sequence[str] | None = None, **options: Unpack[MailerOptions]
+    ) -> None:
         self.config = MailerConfig.resolve(url, **options)
+        self._direct = AsyncDirectTransport.from_config(self.config) if self.config.direct else None
         self._relays = RelaySet(self.config.endpoints, self.config.cooldown)
         self._pools: dict[Endpoint, AsyncConnectionPool] = {}
         self._closed = False
 
     @classmethod
-    def from_env(cls, variable: str = "MAILTRANSFER_URL", **options: Unpack[MailerOptions]) -> AsyncMailer:
+    def from_env(
+        cls, variable: str = "MAILTRANSFER_URL", **options: Unpack[MailerOptions]
+    ) -> AsyncMailer:
         """A mailer configured by the URL in the environment variable ``variable``."""
         url = os.environ.get(variable)
         if not url:
@@ -61,7 +74,10 @@ class AsyncMailer:
         pool = self._pools.get(endpoint)
         if pool is None:
             pool = AsyncConnectionPool(
-                self._factory(endpoint), self.config.limits, rate_limit=self.config.rate_limit
+                self._factory(endpoint),
+                self.config.limits,
+                rate_limit=self.config.rate_limit,
+                limiter=self.config.limiter,
             )
             self._pools[endpoint] = pool
         return pool
@@ -85,14 +101,15 @@ class AsyncMailer:
             build=build,
         )
         strict = self.config.strict if strict is None else strict
+        if self._direct is not None:  # transport="direct": the recipients' MX hosts
+            return await self._direct.deliver(submission, strict=strict)
         try:
-            async for attempt in self.config.retry.async_retrying():
-                with attempt:
-                    return await self._attempt(submission, strict)
+            return await with_retries_async(
+                self.config.retry, lambda: self._attempt(submission, strict)
+            )
         except MailTransferError as exc:
             note_message_id(exc, submission)
             raise
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
     async def _attempt(self, submission: Submission, strict: bool) -> SendResult:
         if self._closed:
@@ -147,7 +164,7 @@ class AsyncMailer:
         items = list(messages)
         if concurrency is not None and concurrency < 1:
             raise UsageError(f"concurrency must be at least 1, got {concurrency!r}")
-        default = self.config.limits.max_connections * len(self.config.endpoints)
+        default = self.config.limits.max_connections * max(len(self.config.endpoints), 1)
         workers = min(concurrency or default, max(len(items), 1))
         queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
         feed = iter(enumerate(items))
@@ -195,6 +212,8 @@ class AsyncMailer:
 
     async def verify(self) -> ServerInfo:
         """Connect, negotiate TLS and log in, and report what the server offers; sends no mail."""
+        if self._direct is not None:
+            raise UsageError("verify() checks a relay; a direct mailer has none")
         endpoint = self._relays.order(asyncio.get_running_loop().time())[0]
         conn = self._factory(endpoint)()
         try:

@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
 
-from .._pooling import PoolBook, PoolStats, RateLimiter, wait_time
+from .. import _telemetry
+from .._pooling import Limiter, PoolBook, PoolStats, pacer, wait_time
 from ..config import PoolLimits
 from ..errors import MailTransferError, PoolTimeout, UsageError
 from .connection import AsyncConnection
@@ -35,6 +38,7 @@ class AsyncConnectionPool:
         factory: makes a new, unopened connection.
         limits: how many connections, for how long (:class:`~mailtransfer.config.PoolLimits`).
         rate_limit: at most this many messages per second through the whole pool.
+        limiter: a pacing hook asked before each message (a warm-up schedule).
     """
 
     def __init__(
@@ -43,12 +47,14 @@ class AsyncConnectionPool:
         limits: PoolLimits | None = None,
         *,
         rate_limit: float | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
         self._factory = factory
         self.limits = limits or PoolLimits()
         self._book: PoolBook[AsyncConnection] = PoolBook(self.limits)
+        _telemetry.pools.add(self)  # for the pool gauge (a WeakSet: no cost, no leak)
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._rate = RateLimiter(rate_limit, burst=1.0) if rate_limit else None
+        self._rate = pacer(rate_limit, limiter)
 
     @property
     def max_seen(self) -> int:
@@ -60,24 +66,17 @@ class AsyncConnectionPool:
         """A snapshot of the pool's counts: in use, idle, opening, closing."""
         return self._book.stats()
 
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConnection]:
+    def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """Lease an open connection for one transaction; it returns to the pool afterwards.
+
+        Use it as ``async with pool.connection() as conn:``.
 
         Raises:
             PoolTimeout: no connection became free within ``limits.acquire_timeout``.
             UsageError: the pool is closed.
             ConnectError, Timeout, TLSError, ReplyError: opening a new connection failed.
         """
-        conn = await self._acquire()
-        try:
-            yield conn
-        except BaseException:
-            if not conn.is_usable:
-                conn.abort()
-            raise
-        finally:
-            await self._release(conn)
+        return _Lease(self)
 
     async def _acquire(self) -> AsyncConnection:
         loop = asyncio.get_running_loop()
@@ -86,14 +85,16 @@ class AsyncConnectionPool:
             deadline = loop.time() + self.limits.acquire_timeout
         while True:
             conn, needs_check, to_close, reserved = await self._wait_for_slot(deadline)
-            await self._dispose(to_close)
+            if to_close:
+                await self._dispose(to_close)
             if conn is None:
                 if reserved:
                     return await self._open_new()
                 continue
             try:
                 if not needs_check or await _healthy(conn):
-                    await self._pace()
+                    if self._rate is not None:
+                        await self._pace()
                     return conn
             except BaseException:
                 self._drop(conn)
@@ -206,6 +207,7 @@ class AsyncConnectionPool:
         to_close = self._book.give_back(conn, asyncio.get_running_loop().time())
         if not to_close:
             self._wake()
+            return
         await self._dispose(to_close)
 
     def defer(self, seconds: float) -> None:
@@ -220,6 +222,35 @@ class AsyncConnectionPool:
 
     def __repr__(self) -> str:
         return f"<AsyncConnectionPool {self._book.describe()}>"
+
+
+class _Lease:
+    """``async with pool.connection()``: a plain class, cheaper per message than a generator."""
+
+    __slots__ = ("_conn", "_pool")
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> AsyncConnection:
+        self._conn = await self._pool._acquire()
+        return self._conn
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn = self._conn
+        assert conn is not None
+        self._conn = None
+        try:
+            if exc_type is not None and not conn.is_usable:
+                conn.abort()  # failed mid-transaction (or cancelled): its state is unknown
+        finally:
+            await self._pool._release(conn)
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

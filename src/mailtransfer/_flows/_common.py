@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from ..errors import ServerDisconnected, classify
+from ..errors import RemoteProtocolError, ServerDisconnected, classify
 from ..protocol import NEED_DATA, Command, Connection, ConnectionClosed, Response, Stage
-from ._io import READ, Deadline, Instruction, Write
+from ._io import POLL, READ, Deadline, Instruction, Write
 
-__all__ = ["command", "read_response"]
+__all__ = ["check_unsolicited", "command", "read_response"]
 
 
 def read_response(conn: Connection, stage: Stage) -> Generator[Instruction, Any, Response]:
@@ -18,9 +18,16 @@ def read_response(conn: Connection, stage: Stage) -> Generator[Instruction, Any,
     Raises:
         ServerDisconnected: the server closed the connection first.
         ServiceUnavailable: the server answered 421: it is closing the session.
+        RemoteProtocolError: the reply broke the protocol (its stage is set to ``stage``).
     """
     while True:
-        event = conn.next_event()
+        try:
+            event = conn.next_event()
+        except RemoteProtocolError as exc:
+            # The core knows the bytes, not the session: say where the bad reply came.
+            if exc.stage is None:
+                exc.stage = stage
+            raise
         if event is NEED_DATA:
             data = yield READ
             conn.receive_data(data)
@@ -45,10 +52,43 @@ def read_response(conn: Connection, stage: Stage) -> Generator[Instruction, Any,
         return event
 
 
+def check_unsolicited(conn: Connection, stage: Stage) -> Generator[Instruction, Any, None]:
+    """Before a command that starts an exchange, make sure the server has said nothing.
+
+    With no reply outstanding, any byte from the server is a reply nobody asked for: left
+    alone it would be taken for the answer to the next command and shift every later reply
+    by one (THREATS S11). The core raises RemoteProtocolError for it; a 421 (allowed at any
+    time, RFC 5321 3.8) is reported as such, and an end of stream as ServerDisconnected.
+    """
+    if conn.pending:
+        return
+    early = yield POLL
+    if early is not None:
+        conn.receive_data(early)
+    elif not conn.has_buffered_data():
+        return
+    try:
+        event = conn.next_event()
+    except RemoteProtocolError as exc:
+        exc.stage = exc.stage or stage
+        raise
+    if isinstance(event, ConnectionClosed):
+        raise ServerDisconnected(
+            f"the server closed the connection before {stage.value}",
+            stage=stage,
+            transcript=conn.transcript(),
+        )
+    if isinstance(event, Response) and event.reply.code == 421:
+        error = classify(event.reply, stage=stage)
+        error.transcript = conn.transcript()
+        raise error
+
+
 def command(
     conn: Connection, cmd: Command, timeout: float | None
 ) -> Generator[Instruction, Any, Response]:
     """Send one command and return its reply, within ``timeout`` seconds."""
     yield Deadline(timeout, cmd.stage)
+    yield from check_unsolicited(conn, cmd.stage)
     yield Write(conn.send(cmd))
     return (yield from read_response(conn, cmd.stage))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import Any
 
 from ..protocol import Extensions, MailFrom, RcptTo, parse_mailbox
 from ..protocol._grammar import parse_reverse_path
@@ -35,15 +37,45 @@ def envelope_commands(
     needs_utf8 = needs_utf8 or any(parse_mailbox(r).needs_smtputf8 for r in recipients)
     if body_type is None and eight_bit and extensions.eightbitmime:
         body_type = "8BITMIME"
-    mail = MailFrom(
+    mail_size = size if extensions.size is not None else None
+    key = (sender, type(mail_size), mail_size, body_type, needs_utf8, ret, envid, requiretls)
+    mail = _mail_from(key) if _cacheable(key) else _mail_from.__wrapped__(key)
+    notify_values = tuple(notify) if notify else None
+    rcpts = [
+        _rcpt_to(r, notify_values)
+        if type(r) is str and _cacheable(notify_values)
+        else _rcpt_to.__wrapped__(r, notify_values)
+        for r in recipients
+    ]
+    return mail, rcpts
+
+
+# Commands are immutable and checked when built, so the same one can serve every message with
+# the same envelope: a bulk send checks and renders each address once, not once per message.
+# Only exact str/int/tuple values are cached; anything else is built (and refused) afresh.
+
+
+@functools.lru_cache(maxsize=1024)
+def _mail_from(key: tuple[Any, ...]) -> MailFrom:
+    sender, _, size, body, smtputf8, ret, envid, requiretls = key
+    return MailFrom(
         sender=sender,
-        size=size if extensions.size is not None else None,
-        body=body_type,  # type: ignore[arg-type]
-        smtputf8=needs_utf8,
-        ret=ret,  # type: ignore[arg-type]
+        size=size,
+        body=body,
+        smtputf8=smtputf8,
+        ret=ret,
         envid=envid,
         requiretls=requiretls,
     )
-    notify_values = tuple(notify) if notify else None
-    rcpts = [RcptTo(recipient=r, notify=notify_values) for r in recipients]  # type: ignore[arg-type]
-    return mail, rcpts
+
+
+@functools.lru_cache(maxsize=4096)
+def _rcpt_to(recipient: str, notify: tuple[str, ...] | None) -> RcptTo:
+    return RcptTo(recipient=recipient, notify=notify)  # type: ignore[arg-type]
+
+
+_EXACT = (str, int, bool, type(None), type)
+
+
+def _cacheable(values: tuple[object, ...] | None) -> bool:
+    return values is None or all(type(v) in _EXACT for v in values)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .. import _telemetry
 from .._hostname import local_hostname as _local_hostname
 from ..config import Timeouts
-from ..errors import MailTransferError, ReplyError, UsageError
+from ..errors import MailTransferError, RecipientsRefused, ReplyError, UsageError
 from ..protocol import Connection, Extensions, Noop, Quit, Rset, State
 from ..proxy import Proxy
 from ..tls import TLSMode, TLSPolicy, default_policy
@@ -95,13 +96,16 @@ class SessionBase:
     # -- flows ------------------------------------------------------------------------------
 
     def _handshake_flow(self) -> Flow:
-        return _handshake.handshake(
+        flow = _handshake.handshake(
             self.protocol,
             policy=self.tls,
             server_hostname=self.host,
             local_hostname=self.local_hostname,
             timeouts=self.timeouts,
         )
+        if _telemetry.active is not None:
+            return _telemetry.active.trace_handshake(self, flow)
+        return flow
 
     def _proxy_flow(self) -> Flow | None:
         """The tunnel through the proxy (and implicit TLS inside it), or None without a proxy."""
@@ -122,7 +126,7 @@ class SessionBase:
     def _auth_flow(self) -> Flow | None:
         if self.credentials is None:
             return None
-        return authenticate(
+        flow = authenticate(
             self.protocol,
             self.credentials,
             timeouts=self.timeouts,
@@ -130,6 +134,9 @@ class SessionBase:
             allow_insecure=self.allow_insecure_auth,
             tls_info=self.tls_info,
         )
+        if _telemetry.active is not None:
+            return _telemetry.active.trace_auth(self, flow)
+        return flow
 
     def _send_flow(
         self,
@@ -158,7 +165,7 @@ class SessionBase:
             smtputf8=smtputf8,
             **params,
         )
-        return transaction(
+        flow = transaction(
             self.protocol,
             mail=mail,
             rcpts=rcpts,
@@ -166,6 +173,9 @@ class SessionBase:
             timeouts=self.timeouts,
             use_bdat=use_bdat,
         )
+        if _telemetry.active is not None:
+            return _telemetry.active.trace_send(self, flow, sender, recipients, size)
+        return flow
 
     def _command_flow(self, cmd: Noop | Rset | Quit) -> Flow:
         if not self._opened or self._broken:
@@ -180,12 +190,18 @@ class SessionBase:
         )
 
     def _keeps_session(self, exc: MailTransferError) -> bool:
-        """Whether the session survives ``exc``: a refused command does; anything else ends it."""
+        """Whether the session survives ``exc``: a refused command does; anything else ends it.
+
+        Refused recipients count as refused commands: the transaction flow has already
+        sent RSET, so the session is ready for the next message.
+        """
         if not exc.transcript:
             exc.transcript = self.protocol.transcript()
         if isinstance(exc, ReplyError) and exc.reply.code == 421:
             return False
-        return isinstance(exc, (ReplyError, UsageError)) and self.protocol.state in (
+        return isinstance(
+            exc, (ReplyError, RecipientsRefused, UsageError)
+        ) and self.protocol.state in (
             State.READY,
             State.CONNECTED,
         )

@@ -36,7 +36,7 @@ from ..protocol import (
 )
 from ..protocol._data import LineEndingNormalizer
 from ..results import SendResult, parse_queue_id
-from ._common import command, read_response
+from ._common import check_unsolicited, command, read_response
 from ._io import POLL, Deadline, Instruction, Write
 
 __all__ = ["Body", "transaction"]
@@ -80,6 +80,7 @@ def transaction(
     if ext.pipelining or conn.lmtp:
         group: list[Any] = [mail, *rcpts] if bdat else [mail, *rcpts, Data()]
         yield Deadline(timeouts.command, Stage.MAIL)
+        yield from check_unsolicited(conn, Stage.MAIL)
         yield Write(b"".join([conn.send(cmd) for cmd in group]))
         for cmd in group:
             response = yield from read_response(conn, cmd.stage)

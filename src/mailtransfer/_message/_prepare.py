@@ -389,6 +389,7 @@ def _split_fields(head: bytes) -> list[tuple[str, bytes]]:
             )
         fields.append((line[:colon].decode("ascii").lower(), line + b"\r\n"))
     for key, raw in fields:
-        value = raw[len(key) + 1 :].decode("utf-8", "surrogateescape")
+        # Without the field's own final CRLF, which is no part of its value.
+        value = raw[len(key) + 1 : -2].decode("utf-8", "surrogateescape")
         check_decoded(value, what=f"header {raw[: len(key)].decode('ascii')}")
     return fields

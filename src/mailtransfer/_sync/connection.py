@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
+from .. import _telemetry
 from .._flows._io import Call, Deadline, Flow, Poll, Read, StartTLS, Write, tls_info
 from .._flows.session import SessionBase
 from .._flows.transaction import Body
@@ -58,6 +59,11 @@ class SyncConnection(SessionBase):
             ConnectError, Timeout, TLSError, ReplyError, ProtocolError: typed
                 failures of each phase, with the redacted transcript attached.
         """
+        if _telemetry.active is not None:
+            return _telemetry.active.traced_open(self, self._open)
+        return self._open()
+
+    def _open(self) -> Extensions:
         if self._opened:
             raise UsageError("the connection is already open")
         direct = self.proxy is None
@@ -139,7 +145,7 @@ class SyncConnection(SessionBase):
             use_bdat: send the body with BDAT (CHUNKING) instead of DATA.
             size: the body size for ``SIZE=``; computed for bytes bodies.
             **params: DSN and other options: ``ret``, ``envid``, ``notify``,
-                ``requiretls``, ``body`` (``"BINARYMIME"`` etc.).
+                ``requiretls``, ``body_type`` (``"BINARYMIME"`` etc.).
 
         Returns:
             The per-recipient outcome and the server's final reply.

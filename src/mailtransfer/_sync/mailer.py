@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from types import TracebackType
 from typing import Any
@@ -14,12 +14,21 @@ from typing import Any
 from typing_extensions import Unpack
 
 from .._pooling import RelaySet
-from .._sending import Submission, finish_result, is_deferral, is_relay_failure, note_message_id
+from .._sending import (
+    Submission,
+    finish_result,
+    is_deferral,
+    is_relay_failure,
+    note_message_id,
+    with_retries,
+)
 from .._settings import Endpoint, MailerConfig, MailerOptions
 from ..errors import MailTransferError, UsageError
 from ..message import Envelope
 from ..results import SendResult, ServerInfo
+from ._outcomes import OutcomeBox
 from .connection import SyncConnection
+from .direct import DirectTransport
 from .pool import ConnectionPool
 
 __all__ = ["Mailer", "Outgoing"]
@@ -51,20 +60,28 @@ class Mailer:
             retries, DKIM signers, rate limit, ...); keywords win over the URL.
     """
 
-    def __init__(self, url: str | Sequence[str] | None = None, **options: Unpack[MailerOptions]) -> None:
+    def __init__(
+        self, url: str | Sequence[str] | None = None, **options: Unpack[MailerOptions]
+    ) -> None:
         self.config = MailerConfig.resolve(url, **options)
+        self._direct = DirectTransport.from_config(self.config) if self.config.direct else None
         self._relays = RelaySet(self.config.endpoints, self.config.cooldown)
         self._relays_lock = threading.Lock()
         self._pools = {
             endpoint: ConnectionPool(
-                self._factory(endpoint), self.config.limits, rate_limit=self.config.rate_limit
+                self._factory(endpoint),
+                self.config.limits,
+                rate_limit=self.config.rate_limit,
+                limiter=self.config.limiter,
             )
             for endpoint in self.config.endpoints
         }
         self._closed = False
 
     @classmethod
-    def from_env(cls, variable: str = "MAILTRANSFER_URL", **options: Unpack[MailerOptions]) -> Mailer:
+    def from_env(
+        cls, variable: str = "MAILTRANSFER_URL", **options: Unpack[MailerOptions]
+    ) -> Mailer:
         """A mailer configured by the URL in the environment variable ``variable``.
 
         Raises:
@@ -126,14 +143,13 @@ class Mailer:
             build=build,
         )
         strict = self.config.strict if strict is None else strict
+        if self._direct is not None:  # transport="direct": the recipients' MX hosts
+            return self._direct.deliver(submission, strict=strict)
         try:
-            for attempt in self.config.retry.retrying():
-                with attempt:
-                    return self._attempt(submission, strict)
+            return with_retries(self.config.retry, lambda: self._attempt(submission, strict))
         except MailTransferError as exc:
             note_message_id(exc, submission)
             raise
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
     def _attempt(self, submission: Submission, strict: bool) -> SendResult:
         if self._closed:
@@ -199,27 +215,61 @@ class Mailer:
         items = list(messages)
         if concurrency is not None and concurrency < 1:
             raise UsageError(f"concurrency must be at least 1, got {concurrency!r}")
-        workers = concurrency or self.config.limits.max_connections * len(self._pools)
-        done = 0
+        default = self.config.limits.max_connections * max(len(self._pools), 1)
+        workers = min(concurrency or default, max(len(items), 1))
+        if workers == 1:
+            # One at a time: send from this thread; a worker thread would only add a thread
+            # switch per message.
+            for done, (index, item) in enumerate(enumerate(items), start=1):
+                try:
+                    outcome: Any = self._send_item(item)
+                except MailTransferError as exc:
+                    outcome = exc
+                if progress is not None:
+                    progress(done, len(items))
+                yield index, outcome
+            return
+        # Each worker thread pulls the next item from one shared iterator and leaves its
+        # outcome in a box that this thread empties a batch at a time: O(1) per message
+        # (waiting on a set of N futures is O(N)), and no thread switch per message.
+        feed = iter(enumerate(items))
+        feed_lock = threading.Lock()
+        outcomes: OutcomeBox[tuple[int, Any]] = OutcomeBox()
+        stopping = False
+
+        def worker() -> None:
+            while not stopping:
+                with feed_lock:
+                    step = next(feed, None)
+                if step is None:
+                    return
+                index, item = step
+                try:
+                    outcome: Any = self._send_item(item)
+                except MailTransferError as exc:
+                    outcome = exc
+                except BaseException as exc:  # a bug or bad input: hand it to the consumer
+                    outcomes.put((index, exc), urgent=True)
+                    continue
+                outcomes.put((index, outcome))
+
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mailtransfer")
         try:
-            pending: dict[Future[SendResult], int] = {
-                pool.submit(self._send_item, item): index for index, item in enumerate(items)
-            }
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    index = pending.pop(future)
-                    try:
-                        outcome: SendResult | MailTransferError = future.result()
-                    except MailTransferError as exc:
-                        outcome = exc
+            for _ in range(workers):
+                pool.submit(worker)
+            done = 0
+            while done < len(items):
+                # A batch per wake-up (see OutcomeBox): up to one outcome per worker.
+                for index, outcome in outcomes.take(min(workers, len(items) - done)):
+                    if not isinstance(outcome, (SendResult, MailTransferError)):
+                        raise outcome
                     done += 1
                     if progress is not None:
                         progress(done, len(items))
                     yield index, outcome
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            stopping = True  # messages not yet started are not sent
+            pool.shutdown(wait=True)
 
     def _send_item(self, item: Outgoing) -> SendResult:
         if isinstance(item, EmailMessage):
@@ -234,6 +284,8 @@ class Mailer:
         Raises:
             ConnectError, Timeout, TLSError, ReplyError: what went wrong, typed.
         """
+        if self._direct is not None:
+            raise UsageError("verify() checks a relay; a direct mailer has none")
         with self._relays_lock:
             endpoint = self._relays.order(time.monotonic())[0]
         conn = self._factory(endpoint)()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from types import TracebackType
 
-from .._pooling import PoolBook, PoolStats, RateLimiter, wait_time
+from .. import _telemetry
+from .._pooling import Limiter, PoolBook, PoolStats, pacer, wait_time
 from ..config import PoolLimits
 from ..errors import MailTransferError, PoolTimeout, UsageError
 from .connection import SyncConnection
@@ -28,6 +30,7 @@ class ConnectionPool:
         factory: makes a new, unopened connection.
         limits: how many connections, for how long (:class:`~mailtransfer.config.PoolLimits`).
         rate_limit: at most this many messages per second through the whole pool.
+        limiter: a pacing hook asked before each message (a warm-up schedule).
     """
 
     def __init__(
@@ -36,12 +39,14 @@ class ConnectionPool:
         limits: PoolLimits | None = None,
         *,
         rate_limit: float | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
         self._factory = factory
         self.limits = limits or PoolLimits()
         self._book: PoolBook[SyncConnection] = PoolBook(self.limits)
+        _telemetry.pools.add(self)  # for the pool gauge (a WeakSet: no cost, no leak)
         self._cond = threading.Condition()
-        self._rate = RateLimiter(rate_limit, burst=1.0) if rate_limit else None
+        self._rate = pacer(rate_limit, limiter)
 
     @property
     def max_seen(self) -> int:
@@ -54,20 +59,17 @@ class ConnectionPool:
         with self._cond:
             return self._book.stats()
 
-    @contextlib.contextmanager
-    def connection(self) -> Iterator[SyncConnection]:
+    def connection(self) -> AbstractContextManager[SyncConnection]:
         """Lease an open connection for one transaction; it returns to the pool afterwards.
+
+        Use it as ``with pool.connection() as conn:``.
 
         Raises:
             PoolTimeout: no connection became free within ``limits.acquire_timeout``.
             UsageError: the pool is closed.
             ConnectError, Timeout, TLSError, ReplyError: opening a new connection failed.
         """
-        conn = self._acquire()
-        try:
-            yield conn
-        finally:
-            self._release(conn)
+        return _Lease(self)
 
     def _acquire(self) -> SyncConnection:
         deadline = None
@@ -187,6 +189,31 @@ class ConnectionPool:
 
     def __repr__(self) -> str:
         return f"<ConnectionPool {self._book.describe()}>"
+
+
+class _Lease:
+    """``with pool.connection()``: a plain class, cheaper per message than a generator."""
+
+    __slots__ = ("_conn", "_pool")
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+        self._conn: SyncConnection | None = None
+
+    def __enter__(self) -> SyncConnection:
+        self._conn = self._pool._acquire()
+        return self._conn
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn = self._conn
+        assert conn is not None
+        self._conn = None
+        self._pool._release(conn)
 
 
 def _healthy(conn: SyncConnection) -> bool:

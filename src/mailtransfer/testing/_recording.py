@@ -12,462 +12,25 @@ Our handler records each accepted message and replays the refusals a test script
 from __future__ import annotations
 
 import asyncio
-import email.policy
-import functools
-import hmac
 import ssl
 import threading
 import time
-from collections.abc import Coroutine, Iterable, Mapping
-from dataclasses import dataclass
-from email.message import EmailMessage
-from email.parser import BytesParser
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._aiosmtpd import EXTENSION_PARAMETERS, Recorder, import_aiosmtpd, protocol_class
+from ._faults import Faults
+from ._loop import _LoopThread
+from ._received import ReceivedMessage
 
 if TYPE_CHECKING:
-    from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+    from aiosmtpd.smtp import SMTP
 
 __all__ = ["DEFAULT_SIZE_LIMIT", "Faults", "ReceivedMessage", "RecordingServer"]
 
-_T = TypeVar("_T")
-_INSTALL_HINT = "pip install 'mailtransfer[testing]'"
 
 DEFAULT_SIZE_LIMIT = 32 * 1024 * 1024
 """The ``SIZE`` (RFC 1870) a `RecordingServer` advertises unless told otherwise."""
-
-# Parameters each extension adds to MAIL and RCPT. aiosmtpd itself knows only SIZE, BODY and
-# SMTPUTF8 and answers 555 to anything else, which is right for unadvertised extensions.
-_EXTENSION_PARAMETERS: dict[str, frozenset[str]] = {
-    "DSN": frozenset({"ENVID", "RET", "NOTIFY", "ORCPT"}),  # RFC 3461 sections 4.1-4.4
-    "REQUIRETLS": frozenset({"REQUIRETLS"}),  # RFC 8689 section 4.1
-    "MT-PRIORITY": frozenset({"MT-PRIORITY"}),  # RFC 6710 section 3
-    "DELIVERBY": frozenset({"BY"}),  # RFC 2852 section 4
-    "FUTURERELEASE": frozenset({"HOLDFOR", "HOLDUNTIL"}),  # RFC 4865 section 3
-    "RRVS": frozenset({"RRVS"}),  # RFC 7293 section 3.1
-}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReceivedMessage:
-    """One message a test server accepted, exactly as it arrived.
-
-    Attributes:
-        mail_from: the reverse-path of ``MAIL FROM``; ``""`` for the null sender ``<>``.
-        rcpt_tos: the recipients accepted with ``RCPT TO``, in order (for LMTP, only those
-            that also got a 2xx reply after the data).
-        data: the message bytes after dot-unstuffing (RFC 5321 section 4.5.2), without the
-            final ``.`` line; for ``BDAT`` the concatenated chunks.
-        mail_options: the ``MAIL FROM`` parameters as sent, e.g. ``("BODY=8BITMIME",)``.
-        rcpt_options: the parameters of each ``RCPT TO``, aligned with ``rcpt_tos``.
-        peer: the client's ``(host, port)``.
-        tls: whether the transaction ran over TLS (STARTTLS or implicit).
-        auth_user: the user name the client authenticated as, if it did.
-        helo: the name the client gave in ``EHLO``, ``HELO`` or ``LHLO``.
-    """
-
-    mail_from: str
-    rcpt_tos: tuple[str, ...]
-    data: bytes
-    mail_options: tuple[str, ...] = ()
-    rcpt_options: tuple[tuple[str, ...], ...] = ()
-    peer: tuple[str, int]
-    tls: bool = False
-    auth_user: str | None = None
-    helo: str | None = None
-
-    def parsed(self) -> EmailMessage:
-        """Parse ``data`` with the modern ``email`` policy.
-
-        Returns:
-            The message as an `email.message.EmailMessage`.
-        """
-        return BytesParser(policy=email.policy.default).parsebytes(self.data)
-
-
-@dataclass(slots=True)
-class _Rule:
-    command: str
-    address: str | None
-    reply: str | None
-    delay: float
-    remaining: int | None
-
-
-def _reply_line(code: int, text: str, *, lowest: int) -> str:
-    if not lowest <= code <= 599:
-        raise ValueError(f"code must be an SMTP reply code from {lowest} to 599, got {code!r}")
-    if any(ch in text for ch in "\r\n\x00"):
-        raise ValueError("text must be one line without CR, LF or NUL")
-    return f"{code} {text}".rstrip()
-
-
-class Faults:
-    """Refusals and delays that a `RecordingServer` applies to later commands.
-
-    Every method adds a rule; ``times`` limits how often it fires (``None``: for ever), so
-    ``refuse_recipient("a@x.test", 451, "4.7.1 Try later", times=1)`` models greylisting.
-    Rules are matched in the order they were added. Safe to call from any thread.
-
-    Example:
-        >>> with RecordingServer() as server:  # doctest: +SKIP
-        ...     server.faults.refuse_recipient("nobody@example.test")
-        ...     server.faults.reply_to_data(452, "4.3.1 Out of space", times=1)
-    """
-
-    def __init__(self) -> None:
-        """Start with no rules."""
-        self._lock = threading.Lock()
-        self._rules: list[_Rule] = []
-
-    def _add(self, rule: _Rule, times: int | None) -> None:
-        if times is not None and times < 1:
-            raise ValueError(f"times must be a positive integer or None, got {times!r}")
-        with self._lock:
-            self._rules.append(rule)
-
-    def refuse_sender(
-        self,
-        address: str | None = None,
-        code: int = 550,
-        text: str = "5.7.1 Sender refused",
-        *,
-        times: int | None = None,
-    ) -> None:
-        """Answer ``MAIL FROM`` with an error.
-
-        Args:
-            address: the reverse-path to refuse (case-insensitive); ``None`` for any sender.
-            code: the reply code, 400-599.
-            text: the reply text, conventionally starting with an enhanced status code.
-            times: how many times the rule fires; ``None`` for every time.
-
-        Raises:
-            ValueError: ``code``, ``text`` or ``times`` is out of range.
-        """
-        reply = _reply_line(code, text, lowest=400)
-        self._add(_Rule("MAIL", address, reply, 0.0, times), times)
-
-    def refuse_recipient(
-        self,
-        address: str | None = None,
-        code: int = 550,
-        text: str = "5.1.1 Mailbox unavailable",
-        *,
-        times: int | None = None,
-    ) -> None:
-        """Answer ``RCPT TO`` with an error.
-
-        Args:
-            address: the recipient to refuse (case-insensitive); ``None`` for every recipient.
-            code: the reply code, 400-599.
-            text: the reply text.
-            times: how many times the rule fires; ``None`` for every time.
-
-        Raises:
-            ValueError: ``code``, ``text`` or ``times`` is out of range.
-        """
-        reply = _reply_line(code, text, lowest=400)
-        self._add(_Rule("RCPT", address, reply, 0.0, times), times)
-
-    def reply_to_data(
-        self,
-        code: int = 554,
-        text: str = "5.6.0 Message refused",
-        *,
-        recipient: str | None = None,
-        times: int | None = None,
-    ) -> None:
-        """Replace the reply after the end of the data (the final ``.``).
-
-        A 2xx code is allowed, to test how a client reads unusual success text. With LMTP,
-        each recipient gets its own reply (RFC 2033 section 4.2) and ``recipient`` picks one;
-        every recipient's reply uses up one of ``times``. A refused message is not recorded.
-
-        Args:
-            code: the reply code, 200-599.
-            text: the reply text.
-            recipient: for LMTP, the recipient whose reply changes; ``None`` for all.
-            times: how many times the rule fires; ``None`` for every time.
-
-        Raises:
-            ValueError: ``code``, ``text`` or ``times`` is out of range.
-        """
-        reply = _reply_line(code, text, lowest=200)
-        self._add(_Rule("DATA", recipient, reply, 0.0, times), times)
-
-    def delay(self, command: str, seconds: float, *, times: int | None = None) -> None:
-        """Wait before replying to a command, e.g. to trip a client's timeout.
-
-        Args:
-            command: one of ``EHLO`` (also ``LHLO``), ``MAIL``, ``RCPT``, ``DATA`` (the reply
-                after the final ``.``), ``RSET`` or ``NOOP``.
-            seconds: how long to wait.
-            times: how many times the rule fires; ``None`` for every time.
-
-        Raises:
-            ValueError: an unsupported command, or a negative delay.
-        """
-        verb = command.upper()
-        if verb not in {"EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP"}:
-            raise ValueError(
-                f"command must be EHLO, MAIL, RCPT, DATA, RSET or NOOP, not {command!r}"
-            )
-        if seconds < 0:
-            raise ValueError(f"seconds must be zero or more, got {seconds!r}")
-        self._add(_Rule(verb, None, None, seconds, times), times)
-
-    def clear(self) -> None:
-        """Remove every rule."""
-        with self._lock:
-            self._rules.clear()
-
-    def _take(self, command: str, address: str | None = None) -> tuple[str | None, float]:
-        """Consume the matching rules: the first refusal and every delay."""
-        reply: str | None = None
-        delay = 0.0
-        with self._lock:
-            for rule in list(self._rules):
-                if rule.command != command:
-                    continue
-                if rule.address is not None and (
-                    address is None or rule.address.lower() != address.lower()
-                ):
-                    continue
-                if rule.reply is None:
-                    delay += rule.delay
-                elif reply is None:
-                    reply = rule.reply
-                else:
-                    continue
-                if rule.remaining is not None:
-                    rule.remaining -= 1
-                    if rule.remaining == 0:
-                        self._rules.remove(rule)
-        return reply, delay
-
-
-class _LoopThread:
-    """An asyncio event loop running in a daemon thread, shared by the in-process servers."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_forever()
-        finally:
-            # Cancel what is left so no "Task was destroyed but it is pending" at exit.
-            tasks = asyncio.all_tasks(self.loop)
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-            self.loop.close()
-
-    def run(self, coro: Coroutine[Any, Any, _T], timeout: float = 10.0) -> _T:
-        """Run a coroutine on the loop thread and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._thread.is_alive():
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(timeout)
-        elif not self.loop.is_closed():
-            self.loop.close()
-
-
-def _import_aiosmtpd() -> None:
-    try:
-        import aiosmtpd.smtp  # noqa: F401, PLC0415  (optional extra: imported on use)
-    except ImportError as exc:
-        raise ImportError(
-            f"RecordingServer needs aiosmtpd; install it with: {_INSTALL_HINT}"
-        ) from exc
-
-
-def _is_tls(server: SMTP) -> bool:
-    transport = server.transport
-    return transport is not None and transport.get_extra_info("ssl_object") is not None
-
-
-class _Recorder:
-    """The aiosmtpd handler: applies the faults and records what is accepted."""
-
-    def __init__(self, owner: RecordingServer) -> None:
-        self._owner = owner
-
-    async def handle_EHLO(
-        self,
-        server: SMTP,
-        session: Session,
-        envelope: Envelope,
-        hostname: str,
-        responses: list[str],
-    ) -> list[str]:
-        owner = self._owner
-        _, delay = owner.faults._take("EHLO")
-        await asyncio.sleep(delay)
-        # With a handle_EHLO hook aiosmtpd leaves remembering the name to us.
-        session.host_name = hostname
-        lines = [
-            r for r in responses[:-1] if owner._auth is not None or not r.startswith("250-AUTH")
-        ]
-        lines.extend(f"250-{keyword}" for keyword in owner._extensions)
-        lines.append(responses[-1])
-        return lines
-
-    async def handle_MAIL(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        owner = self._owner
-        if owner._require_auth and not session.authenticated:
-            return "530 5.7.0 Authentication required"  # RFC 4954 section 6
-        reply, delay = owner.faults._take("MAIL", "" if address == "<>" else address)
-        await asyncio.sleep(delay)
-        if reply is not None:
-            return reply
-        envelope.mail_from = address
-        envelope.mail_options.extend(getattr(server, "mt_params", ()))
-        return "250 2.1.0 OK"
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        reply, delay = self._owner.faults._take("RCPT", address)
-        await asyncio.sleep(delay)
-        if reply is not None:
-            return reply
-        envelope.rcpt_tos.append(address)
-        envelope.rcpt_options.append(tuple(getattr(server, "mt_params", ())))  # type: ignore[arg-type]
-        return "250 2.1.5 OK"
-
-    async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        _, delay = self._owner.faults._take("RSET")
-        await asyncio.sleep(delay)
-        return "250 2.0.0 OK"
-
-    async def handle_NOOP(
-        self, server: SMTP, session: Session, envelope: Envelope, arg: str
-    ) -> str:
-        _, delay = self._owner.faults._take("NOOP")
-        await asyncio.sleep(delay)
-        return "250 2.0.0 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        owner = self._owner
-        accepted: list[int] = []
-        lines: list[str] = []
-        delay = 0.0
-        # LMTP answers once per accepted recipient, in RCPT order (RFC 2033 section 4.2).
-        targets = list(envelope.rcpt_tos) if owner._lmtp else [None]
-        for index, target in enumerate(targets):
-            reply, wait = owner.faults._take("DATA", target)
-            delay += wait
-            if reply is None:
-                reply = f"250 2.0.0 <{target}> delivered" if owner._lmtp else "250 2.0.0 OK: queued"
-            lines.append(reply)
-            if reply.startswith("2"):
-                accepted.extend(range(len(envelope.rcpt_tos)) if target is None else [index])
-        await asyncio.sleep(delay)
-        if accepted:
-            auth = session.auth_data if session.authenticated else None
-            login = getattr(auth, "login", None)
-            peer: Any = session.peer  # typed str in aiosmtpd, really (host, port)
-            raw_options: list[Any] = list(envelope.rcpt_options)
-            owner._record(
-                ReceivedMessage(
-                    mail_from="" if envelope.mail_from == "<>" else (envelope.mail_from or ""),
-                    rcpt_tos=tuple(envelope.rcpt_tos[i] for i in accepted),
-                    data=envelope.original_content or b"",
-                    mail_options=tuple(envelope.mail_options),
-                    rcpt_options=tuple(tuple(raw_options[i]) for i in accepted),
-                    peer=(str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else ("", 0),
-                    tls=_is_tls(server),
-                    auth_user=login.decode("utf-8", "replace")
-                    if isinstance(login, bytes)
-                    else None,
-                    helo=session.host_name,
-                )
-            )
-        return "\r\n".join(lines)
-
-    def authenticate(
-        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
-    ) -> AuthResult:
-        from aiosmtpd.smtp import AuthResult  # noqa: PLC0415  (optional extra)
-
-        users = self._owner._auth or {}
-        login = getattr(auth_data, "login", b"")
-        password = getattr(auth_data, "password", b"")
-        expected = users.get(login.decode("utf-8", "replace"))
-        if expected is not None and hmac.compare_digest(expected.encode(), password):
-            return AuthResult(success=True, auth_data=auth_data)
-        return AuthResult(success=False, handled=False)
-
-
-@functools.cache
-def _protocol_class(lmtp: bool) -> type[SMTP]:
-    """Build the aiosmtpd protocol subclass (aiosmtpd is imported only here)."""
-    from aiosmtpd.smtp import SMTP, syntax  # noqa: PLC0415  (optional extra)
-
-    class _Protocol(SMTP):
-        mt_params: tuple[str, ...] = ()
-
-        def __init__(self, owner: RecordingServer, **kwargs: Any) -> None:
-            super().__init__(owner._handler, **kwargs)
-            self._mt_owner = owner
-            # Wrap every command so the transcript shows what the client sent.
-            for name, method in list(self._smtp_methods.items()):
-                self._smtp_methods[name] = self._mt_wrap(name, method)
-            if lmtp:
-                for name in ("HELO", "EHLO"):
-                    self._smtp_methods[name] = self._mt_wrap(name, self._mt_not_lmtp(name))
-            else:
-                self._smtp_methods.pop("LHLO", None)
-
-        def _mt_wrap(self, name: str, method: Any) -> Any:
-            @functools.wraps(method)
-            async def wrapper(arg: str | None) -> None:
-                self._mt_owner._record_command(name, arg)
-                await method(arg)
-
-            return wrapper
-
-        def _mt_not_lmtp(self, name: str) -> Any:
-            async def refuse(arg: str | None) -> None:
-                await self.push(f'500 5.5.1 Error: command "{name}" not recognized')
-
-            return refuse
-
-        @syntax("LHLO hostname")
-        async def smtp_LHLO(self, arg: str) -> None:
-            # RFC 2033 section 4.1: LHLO replaces EHLO and takes the same reply.
-            await self.smtp_EHLO(arg)
-
-        def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-            address, rest = super()._getaddr(arg)
-            # aiosmtpd upper-cases parameters; keep them as sent (ENVID and ORCPT are xtext).
-            self.mt_params = tuple((rest or "").split())
-            return address, rest
-
-        def _getparams(self, params: Any) -> dict[str, str | bool] | None:
-            accepted = self._mt_owner._accepted_parameters
-            result: dict[str, str | bool] = {}
-            for param in params:
-                name, eq, value = param.partition("=")
-                if not name.replace("-", "").isalnum() or (eq and not value):
-                    return None
-                if name.upper() not in accepted:
-                    result[name] = value if eq else True
-            return result
-
-    return _Protocol
 
 
 class RecordingServer:
@@ -523,7 +86,7 @@ class RecordingServer:
         lmtp: bool = False,
         extensions: Iterable[str] = (),
     ) -> None:
-        _import_aiosmtpd()
+        import_aiosmtpd()
         if tls_context is not None and implicit_tls is not None:
             raise ValueError("pass tls_context (STARTTLS) or implicit_tls (SMTPS), not both")
         if require_starttls and tls_context is None:
@@ -541,9 +104,9 @@ class RecordingServer:
         self._lmtp = lmtp
         self._extensions = tuple(e.strip().upper() for e in extensions)
         self._accepted_parameters = frozenset().union(
-            *(_EXTENSION_PARAMETERS.get(e.split()[0], frozenset()) for e in self._extensions)
+            *(EXTENSION_PARAMETERS.get(e.split()[0], frozenset()) for e in self._extensions)
         )
-        self._handler = _Recorder(self)
+        self._handler = Recorder(self)
         self._smtp_kwargs: dict[str, Any] = {
             "hostname": hostname,
             "tls_context": tls_context,
@@ -577,6 +140,23 @@ class RecordingServer:
     def address(self) -> tuple[str, int]:
         """``(host, port)``, ready for ``socket.create_connection``."""
         return (self.host, self.port)
+
+    @property
+    def url(self) -> str:
+        """A mailer URL for this server, e.g. ``smtp://127.0.0.1:40123?tls=none``.
+
+        ``lmtp://`` for LMTP, ``smtps://`` for implicit TLS, ``smtp://...?tls=starttls``
+        when STARTTLS is offered (the client still has to trust the test CA).
+        """
+        if self._lmtp:
+            scheme, query = "lmtp", "?tls=starttls" if self._smtp_kwargs["tls_context"] else ""
+        elif self._implicit_tls is not None:
+            scheme, query = "smtps", ""
+        elif self._smtp_kwargs["tls_context"] is not None:
+            scheme, query = "smtp", "?tls=starttls"
+        else:
+            scheme, query = "smtp", "?tls=none"
+        return f"{scheme}://{self.host}:{self.port}{query}"
 
     @property
     def messages(self) -> list[ReceivedMessage]:
@@ -652,10 +232,10 @@ class RecordingServer:
         self._port = int(self._server.sockets[0].getsockname()[1])
 
     async def _listen(self, loop: asyncio.AbstractEventLoop) -> asyncio.Server:
-        protocol_class = _protocol_class(self._lmtp)
+        protocol_type = protocol_class(self._lmtp)
 
         def factory() -> SMTP:
-            protocol = protocol_class(self, loop=loop, **self._smtp_kwargs)
+            protocol = protocol_type(self, loop=loop, **self._smtp_kwargs)
             self._protocols = [p for p in self._protocols if p.transport is not None]
             self._protocols.append(protocol)
             return protocol
