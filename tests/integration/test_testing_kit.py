@@ -1059,3 +1059,16 @@ def test_missing_peer_fails_when_peers_required(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv(REQUIRE_PEERS_ENV, "1")
     with pytest.raises(pytest.fail.Exception, match="forbids skipping"):
         find_binary("mailtransfer-no-such-binary", "apt-get install x")
+
+
+def test_esmtp_script_rset_aborts_the_transaction() -> None:
+    """RSET after an accepted MAIL lets the next MAIL start afresh (RFC 5321 4.1.1.5)."""
+    with ScriptedServer(basic_ok_server()) as server:
+        client = smtplib.SMTP(server.host, server.port, timeout=5)
+        try:
+            client.ehlo("client.test")
+            assert client.mail("a@example.test")[0] == 250
+            assert client.rset()[0] == 250
+            assert client.mail("b@example.test")[0] == 250  # not "503 nested MAIL"
+        finally:
+            client.quit()

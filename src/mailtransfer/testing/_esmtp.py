@@ -126,7 +126,7 @@ class EsmtpScript:
             b"RCPT": self._rcpt,
             b"DATA": self._data,
             b"BDAT": self._bdat,
-            b"RSET": self._simple,
+            b"RSET": self._rset,
             b"NOOP": self._simple,
             b"VRFY": self._simple,
             b"QUIT": self._quit,
@@ -294,6 +294,11 @@ class EsmtpScript:
             reply = self._reply(250, "2.0.0", "Ok: queued")
         session.reset()
         await peer.send(reply)
+        return True
+
+    async def _rset(self, peer: ScriptedPeer, argument: bytes, session: _Session) -> bool:
+        session.reset()  # RFC 5321 4.1.1.5: RSET aborts the mail transaction
+        await peer.send(self._reply(250, "2.0.0", "Ok"))
         return True
 
     async def _simple(self, peer: ScriptedPeer, argument: bytes, session: _Session) -> bool:
