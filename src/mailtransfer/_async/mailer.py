@@ -7,7 +7,7 @@ import os
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from email.message import EmailMessage
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Unpack
 
@@ -26,8 +26,10 @@ from ..errors import MailTransferError, UsageError
 from ..message import Envelope
 from ..results import SendResult, ServerInfo
 from .connection import AsyncConnection
-from .direct import AsyncDirectTransport
 from .pool import AsyncConnectionPool
+
+if TYPE_CHECKING:
+    from .direct import AsyncDirectTransport
 
 __all__ = ["AsyncMailer"]
 
@@ -45,7 +47,12 @@ class AsyncMailer:
         self, url: str | Sequence[str] | None = None, **options: Unpack[MailerOptions]
     ) -> None:
         self.config = MailerConfig.resolve(url, **options)
-        self._direct = AsyncDirectTransport.from_config(self.config) if self.config.direct else None
+        self._direct: AsyncDirectTransport | None = None
+        if self.config.direct:
+            # Imported here: direct delivery pulls in dnspython and cryptography.
+            from .direct import AsyncDirectTransport  # noqa: PLC0415
+
+            self._direct = AsyncDirectTransport.from_config(self.config)
         self._relays = RelaySet(self.config.endpoints, self.config.cooldown)
         self._pools: dict[Endpoint, AsyncConnectionPool] = {}
         self._closed = False

@@ -75,6 +75,13 @@ def _from_mailbox(spec: str, display_name: str) -> Address:
     return Address(display_name=display_name, username=local, domain=box.domain)
 
 
+# Strings already turned into addresses. Parsing "Name <a@b>" with the email package costs
+# about 100 us; the outcome depends on the string alone (``what`` only names it in errors,
+# and only successes are kept), and an Address is immutable, so it is shared.
+_COERCED: dict[str, Address] = {}
+_COERCED_LIMIT = 1024
+
+
 def coerce_address(value: AddressLike, *, what: str) -> Address:
     """Turn one address-like value into a validated ``Address``.
 
@@ -96,15 +103,24 @@ def coerce_address(value: AddressLike, *, what: str) -> Address:
         check_value(spec, what=f"{what} address")
         return _checked_address(_from_mailbox(spec, name), what=what)
     if isinstance(item, str):
+        cached = _COERCED.get(item) if type(item) is str else None
+        if cached is not None:
+            return cached
         check_value(item, what=f"{what} address")
         if "<" not in item and " " not in item and "," not in item:
-            return _from_mailbox(item, "")  # the common case: a bare addr-spec
-        found = addresses_of(parse_field("To", item, error=InvalidAddress), what=what)
-        if len(found) != 1:
-            raise InvalidAddress(
-                f"{what} must hold exactly one address, but {len(found)} were found"
-            )
-        return found[0]
+            address = _from_mailbox(item, "")  # the common case: a bare addr-spec
+        else:
+            found = addresses_of(parse_field("To", item, error=InvalidAddress), what=what)
+            if len(found) != 1:
+                raise InvalidAddress(
+                    f"{what} must hold exactly one address, but {len(found)} were found"
+                )
+            address = found[0]
+        if type(item) is str:
+            if len(_COERCED) >= _COERCED_LIMIT:
+                _COERCED.clear()
+            _COERCED[item] = address
+        return address
     raise InvalidArgument(
         f"{what} must be a str, an email.headerregistry.Address or a (name, address) "
         f"tuple, but got {type(item).__name__}"

@@ -37,6 +37,19 @@ _BCC = frozenset({"bcc", "resent-bcc"})
 _FIELD_NAME = re.compile(rb"[!-9;-~]+")
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _BARE_CR = re.compile(rb"\r(?!\n)")
+# A well-formed header section (CRLF line endings, no bare CR): fields ``Name: value`` with
+# an RFC 5322 ftext name, each followed by continuation lines that start with a space or a
+# tab and are not whitespace only; no NUL anywhere.
+_HEADER_SECTION = re.compile(
+    rb"(?:[!-9;-~]+:[^\r\n\x00]*\r\n(?:[ \t]+[^ \t\r\n\x00][^\r\n\x00]*\r\n)*)*"
+)
+# In a well-formed section, a line that starts with a name is a field (continuations start
+# with whitespace); names are ASCII, so IGNORECASE folds them as str.lower() would.
+_BCC_FIELD = re.compile(rb"^(?:resent-)?bcc:", re.IGNORECASE | re.MULTILINE)
+_DATE_FIELD = re.compile(rb"^date:", re.IGNORECASE | re.MULTILINE)
+_MESSAGE_ID_FIELD = re.compile(
+    rb"^message-id:([^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*)", re.IGNORECASE | re.MULTILINE
+)
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -337,18 +350,22 @@ def _prepare_bytes(data: bytes, envelope: Envelope, domain: str | None) -> Prepa
     if envelope.body != "BINARYMIME":
         # A BINARYMIME body goes out in BDAT chunks exactly as given.
         body = normalize_line_endings(body)
-    fields = _split_fields(head)
-    kept = [f for f in fields if f[0] not in _BCC]
-    names = {f[0] for f in fields}
+    headers_ascii = head.isascii()  # Bcc fields included, as before they are removed
+    if b"=?" not in head and _HEADER_SECTION.fullmatch(head) is not None:
+        # The common case, checked in one pass: every line is a field or a continuation,
+        # with no NUL, and no value can decode to a line break. Fields are split only to
+        # remove a Bcc.
+        if _BCC_FIELD.search(head) is not None:
+            head = b"".join([raw for key, raw in _split_fields(head) if key not in _BCC])
+    else:
+        # Split field by field: the exact error for a bad line, and encoded words decoded.
+        head = b"".join([raw for key, raw in _split_fields(head) if key not in _BCC])
     extra: list[bytes] = []
-    if "date" not in names:
+    if _DATE_FIELD.search(head) is None:
         extra.append(f"Date: {format_date()}\r\n".encode("ascii"))
-    message_id = ""
-    for key, raw in fields:
-        if key == "message-id":
-            value = raw.split(b":", 1)[1]
-            message_id = " ".join(value.decode("utf-8", "replace").split())
-            break
+    found_id = _MESSAGE_ID_FIELD.search(head)
+    if found_id is not None:
+        message_id = " ".join(found_id.group(1).decode("utf-8", "replace").split())
     else:
         if domain is None:
             if not envelope.sender:
@@ -359,9 +376,9 @@ def _prepare_bytes(data: bytes, envelope: Envelope, domain: str | None) -> Prepa
             domain = _ascii_domain(mailbox(envelope.sender).domain, what="the sender domain")
         message_id = make_message_id(domain)
         extra.append(f"Message-ID: {message_id}\r\n".encode("ascii"))
-    rebuilt = b"".join([*(raw for _, raw in kept), *extra, b"\r\n", body])
+    rebuilt = b"".join([head, *extra, b"\r\n", body])
     # Unchanged input comes back as the very same object (no copy).
-    return _finish(data if rebuilt == data else rebuilt, envelope, message_id, head.isascii())
+    return _finish(data if rebuilt == data else rebuilt, envelope, message_id, headers_ascii)
 
 
 def _split_fields(head: bytes) -> list[tuple[str, bytes]]:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Unpack
 
@@ -28,8 +28,10 @@ from ..message import Envelope
 from ..results import SendResult, ServerInfo
 from ._outcomes import OutcomeBox
 from .connection import SyncConnection
-from .direct import DirectTransport
 from .pool import ConnectionPool
+
+if TYPE_CHECKING:
+    from .direct import DirectTransport
 
 __all__ = ["Mailer", "Outgoing"]
 
@@ -64,7 +66,12 @@ class Mailer:
         self, url: str | Sequence[str] | None = None, **options: Unpack[MailerOptions]
     ) -> None:
         self.config = MailerConfig.resolve(url, **options)
-        self._direct = DirectTransport.from_config(self.config) if self.config.direct else None
+        self._direct: DirectTransport | None = None
+        if self.config.direct:
+            # Imported here: direct delivery pulls in dnspython and cryptography.
+            from .direct import DirectTransport  # noqa: PLC0415
+
+            self._direct = DirectTransport.from_config(self.config)
         self._relays = RelaySet(self.config.endpoints, self.config.cooldown)
         self._relays_lock = threading.Lock()
         self._pools = {

@@ -59,9 +59,9 @@ _TRANSACTION_STATES = frozenset({State.MAIL, State.DATA, State.BODY, State.BDAT,
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Awaited:
-    """One reply the connection waits for."""
+    """One reply the connection waits for (treated as immutable; not frozen, to build faster)."""
 
     command: Command | None
     """The command it answers; None for the greeting."""
@@ -138,6 +138,8 @@ class Connection:
         An LMTP end of message counts once per accepted recipient; while RCPT
         replies are still outstanding, those not yet accepted are not counted.
         """
+        if not self.lmtp:  # only an LMTP end of message stands for several replies
+            return len(self._pending)
         lmtp_replies = max(1, len(self._accepted))
         return sum(lmtp_replies if a.per_recipient else 1 for a in self._pending)
 

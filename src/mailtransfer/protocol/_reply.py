@@ -139,6 +139,13 @@ def parse_enhanced(text: str, code: int) -> EnhancedStatus | None:
     return status
 
 
+# One-line replies already parsed, by their exact bytes (CRLF included). Shared by every
+# parser: the same bytes always parse to the same (immutable) Reply.
+_REPLY_CACHE: dict[bytes, Reply] = {}
+_REPLY_CACHE_SIZE = 256
+_REPLY_CACHE_LINE = 128
+
+
 class ReplyParser:
     """Incremental parser turning bytes from an SMTP server into :class:`Reply` values.
 
@@ -266,6 +273,16 @@ class ReplyParser:
                 self._scan = len(buf)
                 return None
             end = nl + 1
+            lines = self._lines
+            if not lines:
+                # A whole one-line reply: most are byte-for-byte repeats ("250 2.1.0 Ok"),
+                # and a Reply is immutable, so the one parsed last time is returned again.
+                raw = bytes(buf[start:end])
+                cached = _REPLY_CACHE.get(raw)
+                if cached is not None:
+                    del buf[:end]
+                    self._line_start = self._scan = 0
+                    return cached
             # The line's text runs up to the LF, minus one CR before it.
             stop = nl - 1 if nl > start and buf[nl - 1] == 0x0D else nl
             # When these three bytes are digits they lie inside the line: a shorter
@@ -284,7 +301,6 @@ class ReplyParser:
                 )
             code = int(code_bytes)
             text = buf[start + 4 : stop].decode("utf-8", "replace")
-            lines = self._lines
             if lines and code != self._code:
                 self._fail(
                     f"continuation line has code {code}, expected {self._code} "
@@ -303,11 +319,17 @@ class ReplyParser:
                 lines.append(text)
                 reply_lines = tuple(lines)
                 self._lines = []
+                reply = Reply(code, reply_lines, parse_enhanced(reply_lines[0], code))
             else:
-                reply_lines = (text,)
+                reply = Reply(code, (text,), parse_enhanced(text, code))
+                if end - start <= _REPLY_CACHE_LINE:
+                    if len(_REPLY_CACHE) >= _REPLY_CACHE_SIZE:
+                        # Bounded: replies that never repeat (queue ids) cannot grow it.
+                        _REPLY_CACHE.clear()
+                    _REPLY_CACHE[raw] = reply
             del buf[:end]
             self._line_start = self._scan = 0
-            return Reply(code, reply_lines, parse_enhanced(reply_lines[0], code))
+            return reply
 
     def _fail(self, message: str) -> NoReturn:
         # Drop the buffers: the connection is unusable and memory must stay bounded.

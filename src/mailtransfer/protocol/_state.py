@@ -50,6 +50,11 @@ class State(enum.Enum):
     ERROR = "error"
     """A protocol error happened; the session cannot be used any more."""
 
+    # Members are singletons compared by identity: the identity hash is consistent with
+    # that and, unlike Enum's hash of the name, needs no Python call (state tables are
+    # looked up several times per command).
+    __hash__ = object.__hash__
+
 
 _ANY_OPEN = (State.CONNECTED, State.READY, State.MAIL)
 
