@@ -153,7 +153,10 @@ def parse_url(url: str) -> URLSettings:
         ) from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
-        raise UsageError(f"unknown mailer URL scheme {scheme!r}: use smtp://, smtps:// or lmtp://")
+        raise UsageError(
+            f"unknown mailer URL scheme {scheme!r}: use smtp://, smtps:// or lmtp://"
+            " (or direct:// for delivery straight to the recipients' MX hosts)"
+        )
     if not hostname:
         raise UsageError("the mailer URL has no host name")
     if explicit_port == 0:
