@@ -17,9 +17,11 @@ class _Rule:
     remaining: int | None
 
 
-def _reply_line(code: int, text: str, *, lowest: int) -> str:
+def reply_line(code: int, text: str, *, lowest: int) -> str:
+    """``"code text"`` for a scripted reply, after checking both (a ValueError if not usable)."""
     if not lowest <= code <= 599:
-        raise ValueError(f"code must be an SMTP reply code from {lowest} to 599, got {code!r}")
+        classes = " or ".join(f"{c}xx" for c in range(lowest // 100, 6))
+        raise ValueError(f"code must be a {classes} reply code, got {code!r}")
     if any(ch in text for ch in "\r\n\x00"):
         raise ValueError("text must be one line without CR, LF or NUL")
     return f"{code} {text}".rstrip()
@@ -86,7 +88,7 @@ class Faults:
         Raises:
             ValueError: ``code``, ``text`` or ``times`` is out of range.
         """
-        reply = _reply_line(code, text, lowest=400)
+        reply = reply_line(code, text, lowest=400)
         self._add(_Rule("MAIL", address, reply, 0.0, times), times)
 
     def refuse_recipient(
@@ -108,7 +110,7 @@ class Faults:
         Raises:
             ValueError: ``code``, ``text`` or ``times`` is out of range.
         """
-        reply = _reply_line(code, text, lowest=400)
+        reply = reply_line(code, text, lowest=400)
         self._add(_Rule("RCPT", address, reply, 0.0, times), times)
 
     def reply_to_data(
@@ -134,7 +136,7 @@ class Faults:
         Raises:
             ValueError: ``code``, ``text`` or ``times`` is out of range.
         """
-        reply = _reply_line(code, text, lowest=200)
+        reply = reply_line(code, text, lowest=200)
         self._add(_Rule("DATA", recipient, reply, 0.0, times), times)
 
     def delay(self, command: str, seconds: float, *, times: int | None = None) -> None:
@@ -187,7 +189,7 @@ class Faults:
         verb = command.upper()
         if verb not in _HANGUP_COMMANDS:
             raise ValueError(f"command must be one of {', '.join(sorted(_HANGUP_COMMANDS))}")
-        reply = "" if code is None else _reply_line(code, text, lowest=100)
+        reply = "" if code is None else reply_line(code, text, lowest=100)
         self._add(_Rule(f"HANGUP {verb}", None, reply, 0.0, times), times)
 
     def _hangup(self, command: str) -> str | None:

@@ -26,6 +26,7 @@ from ..message import Envelope
 from ..protocol import Extensions, Reply, Stage
 from ..protocol._reply import parse_enhanced
 from ..results import SendResult, ServerInfo
+from ._faults import reply_line
 
 __all__ = ["AsyncOutboxMailer", "OutboxMailer", "OutboxMessage"]
 
@@ -139,10 +140,7 @@ class OutboxMailer:
         Raises:
             ValueError: ``code`` is not a 4xx or 5xx code, or ``text`` has a line break.
         """
-        if not 400 <= code <= 599:
-            raise ValueError(f"code must be a 4xx or 5xx reply code, got {code!r}")
-        if any(ch in text for ch in "\r\n\x00"):
-            raise ValueError("text must be one line without CR, LF or NUL")
+        reply_line(code, text, lowest=400)  # the same checks as the server's faults
         with self._lock:
             self._refusals[_key(address)] = Reply(code, (text,), parse_enhanced(text, code))
 
