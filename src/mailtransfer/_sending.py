@@ -90,8 +90,8 @@ class Submission:
             UsageError: a message and build arguments together, or neither.
             HeaderInjection, InvalidAddress: from building and preparing.
         """
-        unknown = build.keys() - BUILD_ARGUMENTS
-        if unknown:
+        if not BUILD_ARGUMENTS.issuperset(build):
+            unknown = build.keys() - BUILD_ARGUMENTS
             raise UsageError(
                 f"send() got unknown keyword arguments {', '.join(sorted(unknown))};"
                 f" expected message keywords from: {', '.join(sorted(BUILD_ARGUMENTS))}"
@@ -102,7 +102,7 @@ class Submission:
                 raise UsageError("send() needs a message, or at least sender= and to=/cc=/bcc=")
             message = build_message(**build)
             prepared = prepare(message, envelope=envelope, recipients=recipients)
-        elif build.keys() - {"sender"}:
+        elif len(build) > ("sender" in build):  # something besides sender=
             raise UsageError(
                 "pass either a message or the keyword arguments that build one, not both"
                 f" (got {', '.join(sorted(build))})"
@@ -180,7 +180,15 @@ def finish_result(
         PartialDelivery: ``strict`` and some recipients were refused (the others
             did get the message: the error carries the result).
     """
-    result = dataclasses.replace(result, message_id=submission.message_id, host=host)
+    # Built directly: dataclasses.replace() looks the fields up on every call.
+    result = SendResult(
+        accepted=result.accepted,
+        refused=result.refused,
+        reply=result.reply,
+        queue_id=result.queue_id,
+        message_id=submission.message_id,
+        host=host,
+    )
     if strict and result.refused:
         raise PartialDelivery(
             f"{len(result.refused)} recipient(s) refused, {len(result.accepted)} accepted",
@@ -230,18 +238,30 @@ def _is_reply_deferral(exc: BaseException) -> bool:
 # as if tenacity had run every attempt.
 
 
-def with_retries(policy: RetryPolicy, attempt: Callable[[], SendResult]) -> SendResult:
-    """Run ``attempt()``, and again per ``policy`` while it fails with a retryable error."""
-    started = time.monotonic()
-    try:
-        return attempt()
-    except BaseException as exc:
-        if policy.attempts == 1 or not is_retryable(exc):
-            raise
-        first: BaseException | None = exc
+def with_retries(
+    policy: RetryPolicy,
+    attempt: Callable[[], SendResult],
+    *,
+    failed: BaseException | None = None,
+    started: float | None = None,
+) -> SendResult:
+    """Run ``attempt()``, and again per ``policy`` while it fails with a retryable error.
+
+    ``failed``: the first attempt was already made elsewhere (a pipelined run,
+    starting at ``started``, a ``time.monotonic()``) and failed with this error.
+    """
+    if failed is None:
+        started = time.monotonic()
+        try:
+            return attempt()
+        except BaseException as exc:
+            failed = exc
+    if policy.attempts == 1 or not is_retryable(failed):
+        raise failed
+    first: BaseException | None = failed
     for manager in policy.retrying():
         if first is not None:
-            manager.retry_state.start_time = started
+            manager.retry_state.start_time = started if started is not None else time.monotonic()
         with manager:
             if first is not None:
                 error, first = first, None
@@ -251,19 +271,25 @@ def with_retries(policy: RetryPolicy, attempt: Callable[[], SendResult]) -> Send
 
 
 async def with_retries_async(
-    policy: RetryPolicy, attempt: Callable[[], Awaitable[SendResult]]
+    policy: RetryPolicy,
+    attempt: Callable[[], Awaitable[SendResult]],
+    *,
+    failed: BaseException | None = None,
+    started: float | None = None,
 ) -> SendResult:
     """The asyncio twin of :func:`with_retries`."""
-    started = time.monotonic()
-    try:
-        return await attempt()
-    except BaseException as exc:
-        if policy.attempts == 1 or not is_retryable(exc):
-            raise
-        first: BaseException | None = exc
+    if failed is None:
+        started = time.monotonic()
+        try:
+            return await attempt()
+        except BaseException as exc:
+            failed = exc
+    if policy.attempts == 1 or not is_retryable(failed):
+        raise failed
+    first: BaseException | None = failed
     async for manager in policy.async_retrying():
         if first is not None:
-            manager.retry_state.start_time = started
+            manager.retry_state.start_time = started if started is not None else time.monotonic()
         with manager:
             if first is not None:
                 error, first = first, None

@@ -75,6 +75,9 @@ class MailerOptions(TypedDict, total=False):
     :class:`~mailtransfer.deliverability.WarmupLimiter` (shared by every relay)."""
     use_bdat: bool
     """Send bodies with BDAT when the server offers CHUNKING."""
+    pipeline_messages: bool
+    """In ``send_many``, send each message's envelope in the same write as the end of the
+    one before, when the server offers PIPELINING (default True)."""
     source_address: tuple[str, int] | None
     """Bind outgoing connections to this ``(host, port)``."""
     cooldown: float
@@ -283,6 +286,8 @@ class MailerConfig:
         rate_limit: at most this many messages per second per relay.
         limiter: a pacing hook asked before each message (a warm-up schedule).
         use_bdat: send bodies with BDAT when the server offers CHUNKING.
+        pipeline_messages: in ``send_many``, each message's envelope shares a write
+            with the end of the one before (RFC 2920), when the server offers PIPELINING.
         source_address: bind outgoing connections to this ``(host, port)``.
         cooldown: seconds a relay that failed at connect or greeting is tried last.
         deferral: seconds a relay's pool opens no new connection after a 421 or
@@ -301,6 +306,7 @@ class MailerConfig:
     rate_limit: float | None = None
     limiter: Limiter | None = None
     use_bdat: bool = False
+    pipeline_messages: bool = True
     source_address: tuple[str, int] | None = None
     cooldown: float = 30.0
     deferral: float = 5.0
@@ -329,6 +335,7 @@ class MailerConfig:
         rate_limit: float | None = None,
         limiter: Limiter | None = None,
         use_bdat: bool = False,
+        pipeline_messages: bool = True,
         source_address: tuple[str, int] | None = None,
         cooldown: float = 30.0,
         deferral: float = 5.0,
@@ -428,6 +435,7 @@ class MailerConfig:
             rate_limit=rate_limit,
             limiter=limiter,
             use_bdat=use_bdat,
+            pipeline_messages=pipeline_messages,
             source_address=source_address,
             cooldown=cooldown,
             deferral=deferral,

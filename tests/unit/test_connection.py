@@ -11,6 +11,7 @@ THREATS.md S1, S2 and S4.
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import itertools
 import re
@@ -370,7 +371,6 @@ ILLEGAL = [
     ("body", Quit()),
     ("body", Data()),
     ("body", Bdat(3)),
-    ("end", MailFrom(sender=A)),
     ("end", Rset()),
     ("end", Noop()),
     ("end", Quit()),
@@ -519,10 +519,53 @@ def test_nothing_is_pipelined_after_a_group_ender(
     assert snapshot(conn) == before
 
 
-def test_nothing_is_pipelined_after_the_end_of_data() -> None:
-    """The end-of-data mark is never followed by a command in the same write (smuggling)."""
+def test_next_mail_may_follow_the_end_of_data() -> None:
+    """MAIL may ride with the end-of-data mark (RFC 2920 3.1); the old reply moves nothing."""
+    conn, server = opened(ALL_EXTENSIONS)
+    wire = send_all(conn, MailFrom(sender=A), RcptTo(recipient=B), Data())
+    exchange(conn, server, wire)
+    wire = conn.send_body(b"hi\r\n") + conn.send(MailFrom(sender=C))
+    assert wire.endswith(b"hi\r\n.\r\nMAIL FROM:<" + C.encode() + b">\r\n")
+    assert conn.state is State.MAIL
+    responses = exchange(conn, server, wire)
+    assert codes(responses) == [250, 250]
+    assert conn.state is State.MAIL  # the new transaction's, untouched by the old reply
+
+
+@pytest.mark.parametrize("after", [RcptTo(recipient=B), Data(), Rset(), Noop(), Quit()])
+def test_only_mail_may_follow_the_end_of_data(after: Command) -> None:
     conn = _end()
+    before = snapshot(conn)
     with pytest.raises(LocalProtocolError):
+        conn.send(after)
+    assert snapshot(conn) == before
+
+
+def test_nothing_follows_the_end_of_data_without_pipelining() -> None:
+    conn, server = opened(())
+    exchange(conn, server, conn.send(MailFrom(sender=A)))
+    exchange(conn, server, conn.send(RcptTo(recipient=B)))
+    exchange(conn, server, conn.send(Data()))
+    conn.send_body(b"hi\r\n")
+    with pytest.raises(LocalProtocolError, match="no PIPELINING"):
+        conn.send(MailFrom(sender=A))
+    assert conn.state is State.END
+
+
+def test_nothing_follows_the_end_of_an_lmtp_message() -> None:
+    """LMTP answers the end once per recipient: the next MAIL waits for those replies."""
+    conn = Connection(lmtp=True)
+    conn.receive_data(b"220 lmtp.test\r\n")
+    conn.next_event()
+    conn.send(Lhlo("client.example"))
+    conn.receive_data(b"250-lmtp.test\r\n250 PIPELINING\r\n")
+    conn.next_event()
+    send_all(conn, MailFrom(sender=A), RcptTo(recipient=B), Data())
+    conn.receive_data(b"250 ok\r\n250 ok\r\n354 go\r\n")
+    for _ in range(3):
+        conn.next_event()
+    conn.send_body(b"hi\r\n")
+    with pytest.raises(LocalProtocolError, match="LMTP"):
         conn.send(MailFrom(sender=A))
     assert conn.state is State.END
 
@@ -935,6 +978,76 @@ def test_requiretls_allowed_inside_tls() -> None:
     conn, _ = opened(("REQUIRETLS",))
     conn.implicit_tls()
     assert conn.send(MailFrom(sender=A, requiretls=True)).endswith(b" REQUIRETLS\r\n")
+
+
+def test_same_mail_is_checked_again_after_the_extensions_change() -> None:
+    """A MAIL that passed once is checked afresh against a new EHLO reply's SIZE."""
+    conn, server = opened(("PIPELINING", "SIZE 1000"))
+    mail = MailFrom(sender=A, size=900)
+    exchange(conn, server, conn.send(mail))
+    exchange(conn, server, conn.send(Rset()))
+    conn.send(Ehlo("client.example"))
+    conn.receive_data(b"250-mx.example.test\r\n250 SIZE 500\r\n")
+    drain(conn)
+    before = snapshot(conn)
+    with pytest.raises(MessageTooLarge):
+        conn.send(mail)
+    assert snapshot(conn) == before
+
+
+def test_same_mail_is_checked_again_when_tls_changes() -> None:
+    """REQUIRETLS passed inside TLS; the same command is refused once TLS is gone."""
+    conn, server = opened(("REQUIRETLS",))
+    conn.implicit_tls()
+    mail = MailFrom(sender=A, requiretls=True)
+    exchange(conn, server, conn.send(mail))
+    exchange(conn, server, conn.send(Rset()))
+    conn.tls_active = False
+    with pytest.raises(ExtensionNotSupported):
+        conn.send(mail)
+
+
+def test_reused_mail_and_rcpt_send_the_same_bytes_each_time() -> None:
+    """Sending the very same command objects again gives the same wire and transcript."""
+    conn, server = opened()
+    mail, rcpt = MailFrom(sender=A, size=10), RcptTo(recipient=B)
+    for _ in range(3):
+        wire = conn.send(mail) + conn.send(rcpt) + conn.send(Rset())
+        assert wire == mail.to_bytes() + rcpt.to_bytes() + b"RSET\r\n"
+        exchange(conn, server, wire)
+    assert conn.transcript().count(f"C: MAIL FROM:<{A}> SIZE=10") == 3
+
+
+def test_subclassed_commands_get_their_base_class_checks() -> None:
+    """A subclass (not meant to exist, but possible) is still checked as its base class."""
+
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class MyRcpt(RcptTo):
+        pass
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class MyEnd(EndOfData):
+        pass
+
+    conn, server = opened(("PIPELINING",))
+    exchange(conn, server, conn.send(MailFrom(sender=A)))
+    with pytest.raises(ExtensionNotSupported):
+        conn.send(MyRcpt(recipient=B, notify=("FAILURE",)))
+    exchange(conn, server, conn.send(MyRcpt(recipient=B)) + conn.send(Data()))
+    assert conn.state is State.BODY
+    assert conn.send(MyEnd()) == b"\r\n.\r\n"
+    assert conn.state is State.END
+
+
+def test_responses_are_ordinary_frozen_values() -> None:
+    """The responses next_event builds compare, hash and refuse changes like any Response."""
+    conn, server = opened()
+    mail = MailFrom(sender=A)
+    [response] = exchange(conn, server, conn.send(mail))
+    assert response == Response(mail, response.reply)
+    assert hash(response) == hash(Response(mail, response.reply, None))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        response.recipient = "x"  # type: ignore[misc]
 
 
 RCPT_CHECKS: list[tuple[str, tuple[str, ...], bool, dict[str, Any], type[Exception] | None]] = [

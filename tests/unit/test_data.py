@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailtransfer.protocol._data import (
+    _BY_LINES_LIMIT,
     BdatChunker,
     DataEncoder,
     LineEndingNormalizer,
@@ -22,6 +23,12 @@ from mailtransfer.protocol._data import (
     decode_data,
     encode_data,
     normalize_line_endings,
+)
+from mailtransfer.protocol._data import (
+    _encode_by_counting as encode_by_counting,
+)
+from mailtransfer.protocol._data import (
+    _encode_by_lines as encode_by_lines,
 )
 from mailtransfer.protocol._errors import UsageError
 
@@ -131,6 +138,33 @@ def test_decode_inverts_encode(message: bytes) -> None:
     if not expected.endswith(b"\r\n"):
         expected += b"\r\n"
     assert decode_data(encode_data(message)) == expected
+
+
+@given(_messages)
+def test_small_message_fast_path_agrees_with_the_general_path(message: bytes) -> None:
+    """Splitting into lines (small messages) and counting line endings give the same wire."""
+    assert encode_by_lines(message) == encode_by_counting(message)
+
+
+def test_both_paths_agree_on_every_short_mix_of_cr_lf_and_dot() -> None:
+    """Exhaustively, for every string of up to 6 bytes from CR, LF, "." and "a"."""
+    for size in range(7):
+        for parts in itertools.product([b"\r", b"\n", b".", b"a"], repeat=size):
+            message = b"".join(parts)
+            assert encode_by_lines(message) == encode_by_counting(message), message
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1, 5000])
+def test_messages_around_the_fast_path_limit_encode_alike(extra: int) -> None:
+    """Either side of the size limit, encode_data gives the same bytes as the oracle."""
+    unit = b".a\rb\nc\r\n\r\r\n.."
+    message = (unit * (_BY_LINES_LIMIT // len(unit) + 1))[: _BY_LINES_LIMIT + extra]
+    lines = _reference_normalize(message)
+    if not lines.endswith(b"\r\n"):
+        lines += b"\r\n"
+    expected = re.sub(rb"(?m)^\.", b"..", lines) + b".\r\n"
+    assert encode_data(message) == expected
+    assert encode_data(bytearray(message)) == expected
 
 
 @given(_messages, st.data())

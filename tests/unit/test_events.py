@@ -33,10 +33,13 @@ from mailtransfer.protocol import (
     Noop,
     Quit,
     RcptTo,
+    Reply,
+    Response,
     Rset,
     StartTLS,
     Vrfy,
 )
+from mailtransfer.protocol._events import make_response
 from mailtransfer.protocol._grammar import xtext_decode
 
 # --- SIMPLE_CASES: command -> exact wire bytes and transcript text -----------------------------
@@ -540,3 +543,36 @@ def test_mail_wire_form_is_the_transcript_text(
     mail = MailFrom(sender=sender, size=size, body=body, smtputf8=smtputf8)
     assert mail.to_bytes() == mail.redacted().encode() + b"\r\n"
     assert mail.redacted().startswith(f"MAIL FROM:<{sender}>")
+
+
+# --- what the connection builds in its hot path -------------------------------------------------
+
+
+def test_fast_response_equals_the_constructed_one() -> None:
+    """make_response gives exactly the value Response(...) gives."""
+    reply = Reply(250, ("2.1.0 ok",))
+    for command, recipient in ((None, None), (Data(), None), (EndOfData(), "b@example.org")):
+        fast = make_response(command, reply, recipient)
+        slow = Response(command, reply, recipient)
+        assert type(fast) is Response
+        assert (fast, hash(fast), repr(fast)) == (slow, hash(slow), repr(slow))
+
+
+@pytest.mark.parametrize("command", [StartTLS(), Data(), Rset(), Noop(), Quit()])
+def test_bare_commands_render_their_verb(command: Command) -> None:
+    """Each argument-less command's wire line is its verb and CRLF."""
+    assert command.to_bytes() == command.verb.encode() + b"\r\n"
+
+
+@given(st.text(min_size=1, max_size=30).map(lambda t: f"{t}@example.org"))
+def test_mail_and_rcpt_wire_is_their_line(address: str) -> None:
+    """The wire bytes kept at construction are the transcript line, UTF-8 encoded, plus CRLF."""
+    for factory in (
+        lambda: MailFrom(sender=address, smtputf8=True),
+        lambda: RcptTo(recipient=address),
+    ):
+        try:
+            command = factory()
+        except InvalidArgument:
+            continue
+        assert command.to_bytes() == command.redacted().encode("utf-8") + b"\r\n"

@@ -31,10 +31,13 @@ from mailtransfer.protocol import (
     Vrfy,
 )
 from mailtransfer.protocol._state import (
+    _REPLY_MOVES_SIZE,
     EVENT_TRANSITIONS,
     GROUP_ENDING,
     PIPELINABLE_AFTER,
+    REPLY_MOVES,
     SEND_TRANSITIONS,
+    remember_reply_transition,
     render_state_diagram,
     reply_transition,
 )
@@ -78,10 +81,17 @@ def test_every_command_verb_is_in_the_table() -> None:
     assert COMMAND_VERBS <= TABLE_VERBS
 
 
-@pytest.mark.parametrize("state", [S.STARTTLS, S.DATA, S.END, S.CLOSED, S.ERROR])
+@pytest.mark.parametrize("state", [S.STARTTLS, S.DATA, S.CLOSED, S.ERROR])
 def test_nothing_can_be_sent_in_waiting_and_dead_states(state: State) -> None:
-    """No command while TLS starts, a go-ahead or final reply is due, or the session is over."""
+    """No command while TLS starts, a go-ahead is due, or the session is over."""
     assert [verb for (source, verb) in SEND_TRANSITIONS if source is state] == []
+
+
+def test_only_the_next_mail_may_follow_the_end_of_data() -> None:
+    """While the final reply is due, only the next message's MAIL (RFC 2920 3.1)."""
+    assert [verb for (source, verb) in SEND_TRANSITIONS if source is S.END] == ["MAIL"]
+    assert SEND_TRANSITIONS[(S.END, "MAIL")] is S.MAIL
+    assert "." in PIPELINABLE_AFTER
 
 
 @pytest.mark.parametrize("state", [S.GREETING, S.CONNECTED, S.READY, S.MAIL])
@@ -96,8 +106,8 @@ def test_greeting_state_allows_only_quit() -> None:
 
 
 def test_mail_only_from_ready() -> None:
-    """A transaction starts only after EHLO/HELO and outside another transaction."""
-    assert {source for (source, verb) in SEND_TRANSITIONS if verb == "MAIL"} == {S.READY}
+    """A transaction starts only after EHLO/HELO, outside another one or right after its end."""
+    assert {source for (source, verb) in SEND_TRANSITIONS if verb == "MAIL"} == {S.READY, S.END}
 
 
 def test_body_state_only_ends_the_data() -> None:
@@ -112,9 +122,9 @@ def test_rfc_2920_group_enders(verb: str) -> None:
     assert verb not in PIPELINABLE_AFTER
 
 
-@pytest.mark.parametrize("verb", ["STARTTLS", "AUTH", "AUTH-RESPONSE", ".", "BDAT LAST"])
+@pytest.mark.parametrize("verb", ["STARTTLS", "AUTH", "AUTH-RESPONSE", "BDAT LAST"])
 def test_exchanges_that_must_be_answered_first(verb: str) -> None:
-    """Nothing follows STARTTLS, AUTH or the end of a message before its reply."""
+    """Nothing follows STARTTLS, AUTH or the last BDAT chunk before its reply."""
     assert verb in GROUP_ENDING
 
 
@@ -288,3 +298,30 @@ def test_every_state_but_error_is_reachable_in_the_diagram() -> None:
                 seen.add(target)
                 todo.append(target)
     assert seen == {state.value for state in State} - {"error"}
+
+
+# --- the memo the connection reads replies through ---------------------------------------------
+
+
+def test_remembered_moves_are_reply_transition_for_every_input() -> None:
+    """Every (state, verb, code, open) gives reply_transition's answer, from the memo or not."""
+    verbs = sorted({"", *TABLE_VERBS})
+    for state in State:
+        for verb in verbs:
+            for code in range(200, 600):
+                for transaction_open in (False, True):
+                    expected = reply_transition(
+                        state, verb, code, transaction_open=transaction_open
+                    )
+                    first = remember_reply_transition(state, verb, code, transaction_open)
+                    again = REPLY_MOVES.get((state, verb, code, transaction_open), first)
+                    assert first is expected
+                    assert again is expected
+
+
+def test_remembered_moves_stay_bounded() -> None:
+    """A server cycling through every reply code cannot grow the memo without bound."""
+    for code in range(200, 600):
+        for state in State:
+            remember_reply_transition(state, "RCPT", code, True)
+            assert len(REPLY_MOVES) <= _REPLY_MOVES_SIZE

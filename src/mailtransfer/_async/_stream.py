@@ -35,6 +35,8 @@ class AsyncStream:
         self._seconds: float | None = None
         self._stage = Stage.CONNECT
         self._poller: select.poll | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._reading = False
 
     @classmethod
     async def connect(
@@ -86,14 +88,13 @@ class AsyncStream:
     async def read(self) -> bytes:
         """Read at least one byte, or ``b""`` at EOF, before the deadline."""
         reader = self.reader
-        timer = None
         # The deadline first: a read must not start after it has passed.
         deadline = self._deadline
         if deadline is not None:
             self._remaining("read")
             if not _buffered(reader) and not reader.at_eof():
-                # One timer per read that must wait, not a Task per read (asyncio.wait_for).
-                timer = self._loop.call_at(deadline, self._expire)
+                self._arm(deadline)
+        self._reading = True
         try:
             return await reader.read(READ_SIZE)
         except _Expired:
@@ -101,8 +102,31 @@ class AsyncStream:
         except (OSError, ssl.SSLError) as exc:
             raise translate(exc, self._stage, self.where) from exc
         finally:
-            if timer is not None:
-                timer.cancel()
+            self._reading = False
+
+    def _arm(self, deadline: float) -> None:
+        """Make sure a timer fires no later than ``deadline`` while a read waits.
+
+        One timer serves many reads: deadlines only move later as a session goes on,
+        so a timer set for an earlier one is kept; when it fires early it sets itself
+        again for the current deadline. No timer is made and cancelled per read.
+        """
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= deadline:
+                return
+            timer.cancel()
+        self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if not self._reading or deadline is None:
+            return  # no read waits: the next one checks the deadline itself
+        if self._loop.time() < deadline:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+            return
+        self._expire()
 
     def _expire(self) -> None:
         """The deadline passed during a read: end that read with ``_Expired``.
@@ -208,8 +232,14 @@ class AsyncStream:
         obj = self.writer.get_extra_info("ssl_object")
         return obj if isinstance(obj, ssl.SSLObject) else None
 
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     async def close(self) -> None:
         """Close the stream; never raises."""
+        self._stop_timer()
         try:
             self.writer.close()
             await asyncio.wait_for(self.writer.wait_closed(), 1.0)
@@ -218,6 +248,7 @@ class AsyncStream:
 
     def abort(self) -> None:
         """Drop the connection at once (no close handshake); never raises."""
+        self._stop_timer()
         with contextlib.suppress(OSError, RuntimeError):
             self.writer.transport.abort()
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import _telemetry
 from .._flows._io import Call, Deadline, Flow, Poll, Read, StartTLS, Write, tls_info
+from .._flows.pipeline import JobSource
 from .._flows.session import SessionBase
 from .._flows.transaction import Body
 from ..errors import MailTransferError, UsageError
@@ -137,6 +138,17 @@ class AsyncConnection(SessionBase):
         result: SendResult = await self._run(flow)
         self.messages_sent += 1
         return result
+
+    async def _send_jobs(self, source: JobSource, *, cross: bool = True) -> None:
+        """Send the messages of a bulk source, pipelined (``_flows/pipeline.py``).
+
+        ``cross``: a message's envelope may share a write with the end of the one before.
+
+        Raises:
+            MailTransferError: the error that ended the session (already reported
+                to the source for its message).
+        """
+        await self._run(self._pipeline_flow(source, cross))
 
     async def noop(self) -> Reply:
         """Send NOOP (a health check) and return the reply."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from email.message import EmailMessage
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Unpack
 
+from .._bulk import BulkSource, Feed, Outgoing, Progress, pipelines, submission_of
 from .._pooling import RelaySet
 from .._sending import (
     Submission,
@@ -21,7 +23,6 @@ from .._sending import (
     with_retries_async,
 )
 from .._settings import Endpoint, MailerConfig, MailerOptions
-from .._sync.mailer import Outgoing, Progress
 from ..errors import MailTransferError, UsageError
 from ..message import Envelope
 from ..results import SendResult, ServerInfo
@@ -107,12 +108,25 @@ class AsyncMailer:
             signers=self.config.signers,
             build=build,
         )
-        strict = self.config.strict if strict is None else strict
+        return await self._deliver(submission, self.config.strict if strict is None else strict)
+
+    async def _deliver(
+        self,
+        submission: Submission,
+        strict: bool,
+        *,
+        failed: MailTransferError | None = None,
+        started: float | None = None,
+    ) -> SendResult:
+        """Send a prepared message with failover and retries (after ``failed``, if given)."""
         if self._direct is not None:  # transport="direct": the recipients' MX hosts
             return await self._direct.deliver(submission, strict=strict)
         try:
             return await with_retries_async(
-                self.config.retry, lambda: self._attempt(submission, strict)
+                self.config.retry,
+                lambda: self._attempt(submission, strict),
+                failed=failed,
+                started=started,
             )
         except MailTransferError as exc:
             note_message_id(exc, submission)
@@ -174,26 +188,17 @@ class AsyncMailer:
         default = self.config.limits.max_connections * max(len(self.config.endpoints), 1)
         workers = min(concurrency or default, max(len(items), 1))
         queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
-        feed = iter(enumerate(items))
-        stopping = False
+        feed = Feed(items)
 
         async def worker() -> None:
             # The flag, not only cancellation, stops a worker: on Python < 3.12 a
             # cancellation that races a completing read can be swallowed by
             # asyncio.wait_for, and the worker would go on sending the rest.
-            while not stopping:
-                step = next(feed, None)
-                if step is None:
-                    return
-                index, item = step
-                try:
-                    outcome: Any = await self._send_item(item)
-                except MailTransferError as exc:
-                    outcome = exc
-                except Exception as exc:  # a bug or bad input: hand it to the consumer
-                    queue.put_nowait((index, exc))
-                    return
-                queue.put_nowait((index, outcome))
+            try:
+                while await self._send_batch(feed, queue.put_nowait):
+                    pass
+            except Exception as exc:  # a bug: hand it to the consumer
+                queue.put_nowait((-1, exc))
 
         tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
         try:
@@ -205,17 +210,79 @@ class AsyncMailer:
                     progress(done, len(items))
                 yield index, outcome
         finally:
-            stopping = True
+            feed.stopping = True
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _send_item(self, item: Outgoing) -> SendResult:
-        if isinstance(item, EmailMessage):
-            return await self.send(item)
-        arguments = dict(item)
-        message = arguments.pop("message", None)
-        return await self.send(message, **arguments)
+    async def _send_batch(
+        self,
+        feed: Feed,
+        deliver: Callable[[tuple[int, Any]], None],
+    ) -> bool:
+        """Send items of the feed over one leased connection; False once the feed is done.
+
+        The messages are pipelined (``_bulk.py``) when the pool allows; else, and when
+        no connection can be had, one item goes by the ordinary ``send()`` path.
+        """
+        if self._closed:
+            raise UsageError("the mailer is closed")
+        step = feed.take()  # before leasing: no connection is opened for nothing
+        if step is None:
+            return False
+        pool = None
+        if self._direct is None:
+            endpoint = self._relays.order(asyncio.get_running_loop().time())[0]
+            pool = self._pool(endpoint)
+        if pool is not None and pipelines(pool):
+            lease = pool.connection()
+            try:
+                with feed.waiting_for_lease():
+                    conn = await lease.__aenter__()
+            except MailTransferError:
+                pass  # no connection: this item goes the ordinary way (failover, retries)
+            else:
+                source = BulkSource.for_mailer(
+                    self.config,
+                    conn,
+                    pool,
+                    host=str(endpoint),
+                    first=step,
+                    feed=feed,
+                    deliver=deliver,
+                )
+                try:
+                    with contextlib.suppress(MailTransferError):  # reported to its message
+                        await conn._send_jobs(source, cross=self.config.pipeline_messages)
+                except BaseException as exc:
+                    await lease.__aexit__(type(exc), exc, exc.__traceback__)
+                    raise
+                await lease.__aexit__(None, None, None)
+                for failure in source.failed:
+                    try:
+                        outcome: Any = await self._deliver(
+                            failure.submission,
+                            failure.strict,
+                            failed=failure.error,
+                            started=failure.started,
+                        )
+                    except MailTransferError as exc:
+                        outcome = exc
+                    deliver((failure.index, outcome))
+                return not source.exhausted
+        # The item the ordinary way: with failover and retries when no connection opened.
+        index, item = step
+        try:
+            submission, strict = submission_of(item, self.config.signers)
+            outcome = await self._deliver(
+                submission, self.config.strict if strict is None else strict
+            )
+        except MailTransferError as exc:
+            outcome = exc
+        except Exception as exc:  # bad input: hand it to the consumer
+            outcome = exc
+        deliver((index, outcome))
+        return True
 
     async def verify(self) -> ServerInfo:
         """Connect, negotiate TLS and log in, and report what the server offers; sends no mail."""

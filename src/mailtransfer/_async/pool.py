@@ -62,6 +62,16 @@ class AsyncConnectionPool:
         return self._book.max_seen
 
     @property
+    def waiting(self) -> int:
+        """How many tasks are waiting for a connection."""
+        return len(self._waiters)
+
+    @property
+    def paced(self) -> bool:
+        """Whether each message waits for a rate limit or a warm-up schedule."""
+        return self._rate is not None
+
+    @property
     def stats(self) -> PoolStats:
         """A snapshot of the pool's counts: in use, idle, opening, closing."""
         return self._book.stats()

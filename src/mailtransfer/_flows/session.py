@@ -12,7 +12,7 @@ from typing import Any
 from .. import _telemetry
 from .._hostname import local_hostname as _local_hostname
 from ..config import Timeouts
-from ..errors import MailTransferError, RecipientsRefused, ReplyError, UsageError
+from ..errors import MailTransferError, UsageError
 from ..protocol import Connection, Extensions, Noop, Quit, Rset, State
 from ..proxy import Proxy
 from ..tls import TLSMode, TLSPolicy, default_policy
@@ -22,6 +22,7 @@ from ._common import command
 from ._io import Flow, StartTLS, TLSInfo
 from .auth import authenticate
 from .envelope import envelope_commands
+from .pipeline import Job, JobSource, pipeline, session_survives
 from .transaction import Body, transaction
 
 __all__ = ["SessionBase"]
@@ -138,7 +139,7 @@ class SessionBase:
             return _telemetry.active.trace_auth(self, flow)
         return flow
 
-    def _send_flow(
+    def _job(
         self,
         body: Body,
         *,
@@ -149,9 +150,9 @@ class SessionBase:
         use_bdat: bool,
         size: int | None,
         params: dict[str, Any],
-    ) -> Flow:
-        if not self.is_usable:
-            raise UsageError("the connection is not open and ready for a message")
+        token: Any = None,
+    ) -> Job:
+        """One message's commands, with the parameters this server's extensions call for."""
         if isinstance(body, (bytes, bytearray, memoryview)):
             size = len(body) if size is None else size
             if eight_bit is None:
@@ -165,17 +166,33 @@ class SessionBase:
             smtputf8=smtputf8,
             **params,
         )
+        return Job(mail, rcpts, body, use_bdat, token)
+
+    def _send_flow(self, body: Body, **arguments: Any) -> Flow:
+        if not self.is_usable:
+            raise UsageError("the connection is not open and ready for a message")
+        job = self._job(body, **arguments)
         flow = transaction(
             self.protocol,
-            mail=mail,
-            rcpts=rcpts,
-            body=body,
+            mail=job.mail,
+            rcpts=job.rcpts,
+            body=job.body,
             timeouts=self.timeouts,
-            use_bdat=use_bdat,
+            use_bdat=job.use_bdat,
         )
         if _telemetry.active is not None:
-            return _telemetry.active.trace_send(self, flow, sender, recipients, size)
+            size = arguments["size"]
+            if size is None and isinstance(body, (bytes, bytearray, memoryview)):
+                size = len(body)
+            return _telemetry.active.trace_send(
+                self, flow, arguments["sender"], arguments["recipients"], size
+            )
         return flow
+
+    def _pipeline_flow(self, source: JobSource, cross: bool) -> Flow:
+        if not self.is_usable:
+            raise UsageError("the connection is not open and ready for a message")
+        return pipeline(self.protocol, source, self.timeouts, cross=cross)
 
     def _command_flow(self, cmd: Noop | Rset | Quit) -> Flow:
         if not self._opened or self._broken:
@@ -197,14 +214,9 @@ class SessionBase:
         """
         if not exc.transcript:
             exc.transcript = self.protocol.transcript()
-        if isinstance(exc, ReplyError) and exc.reply.code == 421:
-            return False
-        return isinstance(
-            exc, (ReplyError, RecipientsRefused, UsageError)
-        ) and self.protocol.state in (
-            State.READY,
-            State.CONNECTED,
-        )
+        if isinstance(exc, UsageError):
+            return self.protocol.state in (State.READY, State.CONNECTED)
+        return session_survives(self.protocol, exc)
 
     def _describe(self) -> str:
         state = "closed" if self._broken or not self._opened else self.protocol.state.name

@@ -39,7 +39,16 @@ from ..results import SendResult, parse_queue_id
 from ._common import check_unsolicited, command, read_response
 from ._io import POLL, Deadline, Instruction, Write
 
-__all__ = ["Body", "transaction"]
+__all__ = [
+    "Body",
+    "envelope_group",
+    "read_finals",
+    "read_group",
+    "result",
+    "settle_envelope",
+    "transaction",
+    "write_group",
+]
 
 Body = bytes | bytearray | memoryview | IO[bytes] | Iterable[bytes]
 """A message body: bytes, a binary file object, or an iterable of byte chunks."""
@@ -75,28 +84,89 @@ def transaction(
         raise ValueError("a transaction needs at least one recipient")
 
     # -- the envelope: MAIL, RCPT..., DATA; one write when the server pipelines --------------
-    replies: list[Response] = []
-    data_response: Response | None = None
     if ext.pipelining or conn.lmtp:
-        group: list[Any] = [mail, *rcpts] if bdat else [mail, *rcpts, Data()]
+        group = envelope_group(mail, rcpts, data=not bdat)
         yield Deadline(timeouts.command, Stage.MAIL)
         yield from check_unsolicited(conn, Stage.MAIL)
-        yield Write(b"".join([conn.send(cmd) for cmd in group]))
-        for cmd in group:
-            response = yield from read_response(conn, cmd.stage)
-            if cmd.verb == "DATA":
-                data_response = response
-            else:
-                replies.append(response)
+        yield Write(write_group(conn, group))
+        replies, data_response = yield from read_group(conn, group)
     else:
-        response = yield from command(conn, mail, timeouts.command)
-        replies.append(response)
-        if response.reply.is_success:
+        replies = [(yield from command(conn, mail, timeouts.command))]
+        data_response = None
+        if replies[0].reply.is_success:
             for rcpt in rcpts:
                 replies.append((yield from command(conn, rcpt, timeouts.command)))
             if conn.accepted_recipients and not bdat:
                 data_response = yield from command(conn, Data(), timeouts.command)
+    accepted, refused = yield from settle_envelope(
+        conn,
+        mail,
+        rcpts,
+        replies=replies,
+        data_response=data_response,
+        timeouts=timeouts,
+        bdat=bdat,
+    )
 
+    # -- the body ------------------------------------------------------------------------------
+    if bdat:
+        yield from _send_bdat(conn, body, timeouts, normalize=mail.body != "BINARYMIME")
+    else:
+        yield from _send_data(conn, body, timeouts)
+
+    # -- the final reply: from here on, a failure leaves the delivery state unknown -------------
+    yield Deadline(timeouts.data, Stage.END_OF_DATA)
+    finals = yield from read_finals(conn)
+    return result(conn, finals, accepted, refused)
+
+
+def envelope_group(mail: MailFrom, rcpts: Sequence[RcptTo], *, data: bool) -> list[Any]:
+    """The commands of a pipelined envelope: MAIL, each RCPT and (unless BDAT follows) DATA."""
+    group: list[Any] = [mail, *rcpts]
+    if data:
+        group.append(Data())
+    return group
+
+
+def write_group(conn: Connection, group: Sequence[Any]) -> bytes:
+    """The bytes of a command group, each command checked and recorded by the core."""
+    return b"".join([conn.send(cmd) for cmd in group])
+
+
+def read_group(
+    conn: Connection, group: Sequence[Any]
+) -> Generator[Instruction, Any, tuple[list[Response], Response | None]]:
+    """The replies to a pipelined envelope group: MAIL and RCPT replies, and DATA's (or None)."""
+    replies: list[Response] = []
+    data_response: Response | None = None
+    for cmd in group:
+        response = yield from read_response(conn, cmd.stage)
+        if cmd.verb == "DATA":
+            data_response = response
+        else:
+            replies.append(response)
+    return replies, data_response
+
+
+def settle_envelope(
+    conn: Connection,
+    mail: MailFrom,
+    rcpts: Sequence[RcptTo],
+    *,
+    replies: list[Response],
+    data_response: Response | None,
+    timeouts: Timeouts,
+    bdat: bool,
+) -> Generator[Instruction, Any, tuple[dict[str, Reply], dict[str, ReplyError]]]:
+    """Judge the envelope's replies: the accepted and refused recipients, or a typed error.
+
+    When the message cannot go ahead, the transaction is closed first (an empty
+    message after an unneeded 354, then RSET), so the session stays usable.
+
+    Raises:
+        ReplyError: MAIL or DATA was refused (classified).
+        RecipientsRefused: every recipient was refused.
+    """
     mail_reply = replies[0].reply
     accepted: dict[str, Reply] = {}
     refused: dict[str, ReplyError] = {}
@@ -107,7 +177,6 @@ def transaction(
             refused[rcpt.recipient] = classify(
                 response.reply, stage=Stage.RCPT, command=rcpt.redacted()
             )
-
     go_ahead = data_response is not None and data_response.reply.code == 354
     if not mail_reply.is_success or not accepted:
         if go_ahead:
@@ -129,18 +198,21 @@ def transaction(
         error = classify(data_response.reply, stage=Stage.DATA, command="DATA")
         yield from _reset(conn, timeouts)
         raise _with_transcript(error, conn)
+    return accepted, refused
 
-    # -- the body ------------------------------------------------------------------------------
-    if bdat:
-        yield from _send_bdat(conn, body, timeouts, normalize=mail.body != "BINARYMIME")
-    else:
-        yield from _send_data(conn, body, timeouts)
 
-    # -- the final reply: from here on, a failure leaves the delivery state unknown -------------
-    yield Deadline(timeouts.data, Stage.END_OF_DATA)
+def read_finals(
+    conn: Connection, *, count: int | None = None
+) -> Generator[Instruction, Any, list[Response]]:
+    """Read the replies that answer a whole sent message (one, or one per recipient in LMTP).
+
+    ``count``: read that many replies; by default, every reply still awaited. The
+    caller has set the deadline. From here on a failure is :class:`DeliveryUnknown`,
+    except a 421 answer, which says the message was not accepted.
+    """
     finals: list[Response] = []
     try:
-        while conn.pending:
+        while conn.pending if count is None else len(finals) < count:
             finals.append((yield from read_response(conn, Stage.END_OF_DATA)))
     except ReplyError:
         raise  # a 421 answering the end of data: the message was not accepted
@@ -151,15 +223,21 @@ def transaction(
             stage=Stage.END_OF_DATA,
             transcript=conn.transcript(),
         ) from exc
-    return _result(conn, finals, accepted, refused)
+    return finals
 
 
-def _result(
+def result(
     conn: Connection,
     finals: list[Response],
     accepted: dict[str, Reply],
     refused: dict[str, ReplyError],
 ) -> SendResult:
+    """The result of a sent message, from the replies that answered it.
+
+    Raises:
+        ReplyError: the message (or a BDAT chunk) was refused.
+        RecipientsRefused: LMTP, and every recipient refused the message.
+    """
     # Replies to non-last BDAT chunks come first when they were pipelined.
     chunk_replies = [r for r in finals if isinstance(r.command, Bdat) and not r.command.last]
     for response in chunk_replies:

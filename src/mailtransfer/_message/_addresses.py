@@ -56,14 +56,39 @@ _QUOTED_PAIR = re.compile(r"\\(.)")
 
 
 def _checked_address(address: Address, *, what: str) -> Address:
-    check_value(address.display_name, what=f"{what} display name")
-    check_decoded(address.display_name, what=f"{what} display name")
+    _checked_spec(address, what=what)
+    return address
+
+
+# The addr-spec of addresses that passed _checked_address, by (display name, user name,
+# domain) of exact str values: all the checks depend on (``what`` only names the address
+# in errors, and only successes are kept).
+_CHECKED: dict[tuple[str, str, str], str] = {}
+_CHECKED_LIMIT = 1024
+
+
+def _checked_spec(address: Address, *, what: str) -> str:
+    """Check an address as :func:`_checked_address` does; return its ``addr_spec``."""
+    name, user, domain = address.display_name, address.username, address.domain
+    exact = (
+        type(address) is Address and type(name) is str and type(user) is str and type(domain) is str
+    )
+    if exact:
+        found = _CHECKED.get((name, user, domain))
+        if found is not None:
+            return found
+    check_value(name, what=f"{what} display name")
+    check_decoded(name, what=f"{what} display name")
     spec = address.addr_spec
     check_value(spec, what=f"{what} address")
-    if not address.domain:
+    if not domain:
         raise InvalidAddress(f"{what} address must be local@domain, but it has no domain")
     mailbox(spec)
-    return address
+    if exact:
+        if len(_CHECKED) >= _CHECKED_LIMIT:
+            _CHECKED.clear()
+        _CHECKED[(name, user, domain)] = spec
+    return spec
 
 
 def _from_mailbox(spec: str, display_name: str) -> Address:
@@ -155,6 +180,13 @@ def addresses_of(header: Any, *, what: str) -> tuple[Address, ...]:
         InvalidAddress: the header has a parse defect (CVE-2023-27043-style
             ambiguity), or a mailbox fails the strict RFC 5321 grammar.
     """
+    _specs_of(header, what=what)
+    addresses: tuple[Address, ...] = header.addresses
+    return addresses
+
+
+def _specs_of(header: Any, *, what: str) -> list[str]:
+    """The ``addr_spec`` of each mailbox of :func:`addresses_of`, with the same checks."""
     if not isinstance(header, AddressHeader):
         raise InvalidAddress(f"{what} is not an address header")
     # RFC 6532 allows UTF-8 local parts; every other defect means ambiguity.
@@ -166,9 +198,7 @@ def addresses_of(header: Any, *, what: str) -> tuple[Address, ...]:
             f"{what} header is not a clean RFC 5322 address list "
             f"({defects[0].__class__.__name__}); refusing to guess which address is meant"
         )
-    for address in header.addresses:
-        _checked_address(address, what=what)
-    return header.addresses
+    return [_checked_spec(address, what=what) for address in header.addresses]
 
 
 def parse_header_value(name: str, value: object) -> BaseHeader:
@@ -249,7 +279,7 @@ def derive_envelope_addresses(
             name = prefix + key
             for value in fields.get(name, ()):
                 header = parse_header_value(name, value)
-                recipients.extend(a.addr_spec for a in addresses_of(header, what=header.name))
+                recipients.extend(_specs_of(header, what=header.name))
     return sender, recipients
 
 
@@ -264,9 +294,9 @@ def _derive_sender(fields: dict[str, list[object]], prefix: str) -> str:
         if not values:
             continue
         header = parse_header_value(name, values[0])
-        found = addresses_of(header, what=header.name)
+        found = _specs_of(header, what=header.name)
         if len(found) == 1:
-            return found[0].addr_spec
+            return found[0]
         if key == "sender" or not found:
             raise InvalidAddress(
                 f"{header.name} must hold exactly one mailbox, but {len(found)} were found"

@@ -8,13 +8,14 @@ bounce has the null reverse-path ``<>`` whatever its ``From:`` says.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from mailtransfer.errors import InvalidArgument
 from mailtransfer.protocol._grammar import Mailbox, check_argument, parse_mailbox
 
-__all__ = ["BodyType", "Envelope", "Notify", "Ret", "mailbox"]
+__all__ = ["BodyType", "Envelope", "Notify", "Ret", "mailbox", "plain_envelope"]
 
 BodyType = Literal["7BIT", "8BITMIME", "BINARYMIME"]
 """``MAIL FROM`` ``BODY=`` values (RFC 6152, RFC 3030)."""
@@ -146,3 +147,35 @@ class Envelope:
                     "notify NEVER cannot be combined with other values (RFC 3461 section 4.1)"
                 )
             object.__setattr__(self, "notify", notify)
+
+
+# Envelopes made by plain_envelope, by (sender, recipients) of exact str values. An
+# Envelope is immutable and checked once made, so one is shared by every message with
+# the same addresses (only successes are kept: an invalid address raises every time).
+_PLAIN: dict[tuple[str, tuple[str, ...]], Envelope] = {}
+_PLAIN_LIMIT = 1024
+
+
+def plain_envelope(sender: str, recipients: Sequence[str]) -> Envelope:
+    """``Envelope(sender=sender, recipients=tuple(recipients))``, remembered for bulk sends.
+
+    Remembered only when the sender and every recipient are exactly ``str``
+    (a subclass could compare equal to a different address).
+
+    Raises:
+        InvalidAddress, InvalidArgument: as :class:`Envelope` does.
+    """
+    recipients = tuple(recipients)
+    if type(sender) is not str:
+        return Envelope(sender=sender, recipients=recipients)
+    for recipient in recipients:
+        if type(recipient) is not str:
+            return Envelope(sender=sender, recipients=recipients)
+    key = (sender, recipients)
+    found = _PLAIN.get(key)
+    if found is None:
+        found = Envelope(sender=sender, recipients=recipients)
+        if len(_PLAIN) >= _PLAIN_LIMIT:
+            _PLAIN.clear()
+        _PLAIN[key] = found
+    return found

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import email.policy
+import math
 import re
 import secrets
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ from mailtransfer.protocol._grammar import Mailbox
 
 from ._addresses import derive_envelope_addresses, parse_header_value
 from ._checks import check_decoded
-from ._envelope import Envelope, mailbox
+from ._envelope import Envelope, mailbox, plain_envelope
 from ._flatten import flatten
 
 __all__ = ["PreparedMessage", "prepare"]
@@ -37,19 +39,23 @@ _BCC = frozenset({"bcc", "resent-bcc"})
 _FIELD_NAME = re.compile(rb"[!-9;-~]+")
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _BARE_CR = re.compile(rb"\r(?!\n)")
+_NOT_CR_LF = bytes(sorted(set(range(256)) - {0x0D, 0x0A}))
 # A well-formed header section (CRLF line endings, no bare CR): fields ``Name: value`` with
 # an RFC 5322 ftext name, each followed by continuation lines that start with a space or a
 # tab and are not whitespace only; no NUL anywhere.
-_HEADER_SECTION = re.compile(
-    rb"(?:[!-9;-~]+:[^\r\n\x00]*\r\n(?:[ \t]+[^ \t\r\n\x00][^\r\n\x00]*\r\n)*)*"
-)
-# In a well-formed section, a line that starts with a name is a field (continuations start
-# with whitespace); names are ASCII, so IGNORECASE folds them as str.lower() would.
-_BCC_FIELD = re.compile(rb"^(?:resent-)?bcc:", re.IGNORECASE | re.MULTILINE)
-_DATE_FIELD = re.compile(rb"^date:", re.IGNORECASE | re.MULTILINE)
-_MESSAGE_ID_FIELD = re.compile(
-    rb"^message-id:([^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*)", re.IGNORECASE | re.MULTILINE
-)
+# Possessive repeats (Python 3.11+): the pieces cannot overlap, so no backtracking is ever
+# needed; Python 3.10 gets plain repeats, which match the same language.
+if sys.version_info >= (3, 11):
+    _HEADER_SECTION = re.compile(
+        rb"(?:[!-9;-~]++:[^\r\n\x00]*+\r\n(?:[ \t]++[^ \t\r\n\x00][^\r\n\x00]*+\r\n)*+)*+"
+    )
+else:  # pragma: no cover - the same pattern without possessive repeats
+    _HEADER_SECTION = re.compile(
+        rb"(?:[!-9;-~]+:[^\r\n\x00]*\r\n(?:[ \t]+[^ \t\r\n\x00][^\r\n\x00]*\r\n)*)*"
+    )
+# The rest of a field in a well-formed section, from just after its colon: the first
+# line's remainder and the continuation lines.
+_FIELD_REST = re.compile(rb"[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -91,13 +97,24 @@ class PreparedMessage:
         )
 
 
+# The last date written, per whole second: bulk sends make many in the same second.
+_last_date: tuple[int, str] = (-1, "")
+
+
 def format_date(now: float | None = None) -> str:
     """An RFC 5322 section 3.3 date in UTC, e.g. ``Mon, 02 Jun 2025 08:00:00 +0000``."""
-    t = time.gmtime(time.time() if now is None else now)
-    return (
+    global _last_date  # noqa: PLW0603  (one tuple, replaced whole: safe across threads)
+    second = math.floor(time.time() if now is None else now)
+    last = _last_date
+    if last[0] == second:
+        return last[1]
+    t = time.gmtime(second)
+    text = (
         f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
         f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
     )
+    _last_date = (second, text)
+    return text
 
 
 def make_message_id(domain: str) -> str:
@@ -108,14 +125,32 @@ def make_message_id(domain: str) -> str:
 def _ascii_domain(domain: str, *, what: str) -> str:
     if domain.startswith("["):
         return domain  # an address literal, already ASCII: a valid no-fold-literal
+    if type(domain) is str:
+        found = _ASCII_DOMAINS.get(domain)
+        if found is not None:
+            return found
     try:
-        return Mailbox("x", domain).ascii_domain()
+        ascii_domain = Mailbox("x", domain).ascii_domain()
     except InvalidAddress:
         raise InvalidArgument(f"{what} must be a valid domain name") from None
+    if type(domain) is str:
+        if len(_ASCII_DOMAINS) >= _ASCII_DOMAINS_LIMIT:
+            _ASCII_DOMAINS.clear()
+        _ASCII_DOMAINS[domain] = ascii_domain
+    return ascii_domain
+
+
+# Domains already checked and converted by _ascii_domain (exact str keys; successes only).
+_ASCII_DOMAINS: dict[str, str] = {}
+_ASCII_DOMAINS_LIMIT = 1024
 
 
 def _envelope_non_ascii(envelope: Envelope) -> bool:
-    return not envelope.sender.isascii() or not all(r.isascii() for r in envelope.recipients)
+    # An Envelope sets smtputf8 itself when an address is not ASCII: without the
+    # flag, every address is ASCII.
+    return envelope.smtputf8 and (
+        not envelope.sender.isascii() or not all(r.isascii() for r in envelope.recipients)
+    )
 
 
 def _finish(
@@ -217,7 +252,7 @@ def prepare(
                 raise InvalidArgument(
                     "a message given as bytes needs envelope= or both sender= and recipients="
                 )
-            envelope = Envelope(sender=sender, recipients=tuple(recipients))
+            envelope = plain_envelope(sender, recipients)
         return _prepare_bytes(bytes(message), envelope, domain)
     if not isinstance(message, Message):
         raise InvalidArgument(
@@ -253,7 +288,7 @@ def _prepare_message(
         recipients = derived_recipients if recipients is None else recipients
         assert sender is not None
         assert recipients is not None
-        envelope = Envelope(sender=sender, recipients=tuple(recipients))
+        envelope = plain_envelope(sender, recipients)
     extra: list[bytes] = []
     if "date" not in present:
         extra.append(f"Date: {format_date()}\r\n".encode("ascii"))
@@ -332,40 +367,35 @@ def _prepare_bytes(data: bytes, envelope: Envelope, domain: str | None) -> Prepa
     # line endings are normalised, so that a bare CR cannot turn into the
     # line break that ends the section early and pushes fields into the body.
     if data.startswith((b"\r\n", b"\n")):
-        head, body = b"", data[data.index(b"\n") + 1 :]
+        raw_head, body_start = b"", data.index(b"\n") + 1
     else:
         found = _BLANK_LINE.search(data)
-        head, body = (
-            (data, b"") if found is None else (data[: found.start() + 1], data[found.end() :])
+        raw_head, body_start = (
+            (data, len(data)) if found is None else (data[: found.start() + 1], found.end())
         )
-    bare_cr = _BARE_CR.search(head)
-    if bare_cr is not None:
-        raise HeaderInjection(
-            f"the header section has a bare CR at byte {bare_cr.start()}; a line must end "
-            "with CRLF (or LF)"
-        )
-    head = normalize_line_endings(head)
-    if head and not head.endswith(b"\r\n"):
-        head += b"\r\n"
-    if envelope.body != "BINARYMIME":
-        # A BINARYMIME body goes out in BDAT chunks exactly as given.
-        body = normalize_line_endings(body)
+    head = raw_head
+    # The common case, checked in one pass: every line is a field or a continuation ending
+    # in CRLF, with no bare CR and no NUL, and no value can decode to a line break. Anything
+    # else is made canonical here and split field by field below (the exact error for a bad
+    # line, and encoded words decoded).
+    checked = b"=?" not in head and _HEADER_SECTION.fullmatch(head) is not None
+    if not checked:
+        head = _canonical_head(head)
+        checked = b"=?" not in head and _HEADER_SECTION.fullmatch(head) is not None
+    # A BINARYMIME body goes out in BDAT chunks exactly as given.
+    body_as_is = envelope.body == "BINARYMIME" or _is_canonical(data, body_start)
     headers_ascii = head.isascii()  # Bcc fields included, as before they are removed
-    if b"=?" not in head and _HEADER_SECTION.fullmatch(head) is not None:
-        # The common case, checked in one pass: every line is a field or a continuation,
-        # with no NUL, and no value can decode to a line break. Fields are split only to
-        # remove a Bcc.
-        if _BCC_FIELD.search(head) is not None:
-            head = b"".join([raw for key, raw in _split_fields(head) if key not in _BCC])
-    else:
-        # Split field by field: the exact error for a bad line, and encoded words decoded.
+    lowered = b"\r\n" + head.lower()  # see _field_value
+    if not checked or b"\r\nbcc:" in lowered or b"\r\nresent-bcc:" in lowered:
+        # Fields are split only to remove a Bcc, or to check a section the one pass refused.
         head = b"".join([raw for key, raw in _split_fields(head) if key not in _BCC])
+        lowered = b"\r\n" + head.lower()
     extra: list[bytes] = []
-    if _DATE_FIELD.search(head) is None:
+    if b"\r\ndate:" not in lowered:
         extra.append(f"Date: {format_date()}\r\n".encode("ascii"))
-    found_id = _MESSAGE_ID_FIELD.search(head)
+    found_id = _field_value(head, lowered, b"message-id")
     if found_id is not None:
-        message_id = " ".join(found_id.group(1).decode("utf-8", "replace").split())
+        message_id = " ".join(found_id.decode("utf-8", "replace").split())
     else:
         if domain is None:
             if not envelope.sender:
@@ -376,9 +406,62 @@ def _prepare_bytes(data: bytes, envelope: Envelope, domain: str | None) -> Prepa
             domain = _ascii_domain(mailbox(envelope.sender).domain, what="the sender domain")
         message_id = make_message_id(domain)
         extra.append(f"Message-ID: {message_id}\r\n".encode("ascii"))
+    if not extra and body_as_is and head is raw_head and body_start == len(head) + 2:
+        # Nothing to change (and the empty line was a CRLF): the very same object, no copy.
+        return _finish(data, envelope, message_id, headers_ascii)
+    body = data[body_start:]
+    if not body_as_is:
+        body = normalize_line_endings(body)
     rebuilt = b"".join([head, *extra, b"\r\n", body])
-    # Unchanged input comes back as the very same object (no copy).
     return _finish(data if rebuilt == data else rebuilt, envelope, message_id, headers_ascii)
+
+
+def _canonical_head(head: bytes) -> bytes:
+    """The header section with CRLF line endings; a bare CR in it raises."""
+    bare_cr = _BARE_CR.search(head)
+    if bare_cr is not None:
+        raise HeaderInjection(
+            f"the header section has a bare CR at byte {bare_cr.start()}; a line must end "
+            "with CRLF (or LF)"
+        )
+    head = normalize_line_endings(head)
+    if head and not head.endswith(b"\r\n"):
+        head += b"\r\n"
+    return head
+
+
+def _is_canonical(data: bytes, start: int = 0) -> bool:
+    """Whether ``data[start:]`` is unchanged by :func:`normalize_line_endings`.
+
+    Canonical means every CR starts a CRLF and every LF ends one. With every
+    other byte deleted, what is left must be ``CR LF CR LF ...`` (as many CRLFs
+    as half its length: they cannot overlap, so they tile it); and with no bare
+    CR (one not directly followed by an LF) each LF is the one right after its
+    CR. Both tests run at C speed, and cost less than counting CRLFs in the data.
+    """
+    ends = data[start:].translate(None, _NOT_CR_LF)
+    return not ends or (
+        ends.count(b"\r\n") * 2 == len(ends) and _BARE_CR.search(data, start) is None
+    )
+
+
+def _field_value(head: bytes, lowered: bytes, name: bytes) -> bytes | None:
+    """The raw value of the first field ``name`` (lower case), CRLFs included, or None.
+
+    ``head`` is a well-formed header section and ``lowered`` is
+    ``CRLF + head.lower()``. Every line of the section then starts after a
+    CRLF, and only a field's first line starts with its name (a continuation
+    starts with a space or a tab), so ``CRLF name ":"`` occurs in ``lowered``
+    exactly where a field of that name starts. Field names are ASCII:
+    ``bytes.lower()`` folds them as ``str.lower()`` would, and changes no length.
+    """
+    start = lowered.find(b"\r\n" + name + b":")
+    if start < 0:
+        return None
+    # ``lowered`` has two more bytes in front than ``head``.
+    found = _FIELD_REST.match(head, start + len(name) + 1)
+    assert found is not None  # a well-formed section: every field ends with CRLF
+    return found.group()
 
 
 def _split_fields(head: bytes) -> list[tuple[str, bytes]]:

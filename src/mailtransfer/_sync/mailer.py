@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Unpack
 
+from .._bulk import BulkSource, Feed, Outgoing, Progress, pipelines, submission_of
 from .._pooling import RelaySet
 from .._sending import (
     Submission,
@@ -34,10 +36,6 @@ if TYPE_CHECKING:
     from .direct import DirectTransport
 
 __all__ = ["Mailer", "Outgoing"]
-
-Outgoing = EmailMessage | Mapping[str, Any]
-"""An item for ``send_many``: a message, or a mapping of ``send()`` keyword arguments."""
-Progress = Callable[[int, int], None]
 
 
 class Mailer:
@@ -149,11 +147,26 @@ class Mailer:
             signers=self.config.signers,
             build=build,
         )
-        strict = self.config.strict if strict is None else strict
+        return self._deliver(submission, self.config.strict if strict is None else strict)
+
+    def _deliver(
+        self,
+        submission: Submission,
+        strict: bool,
+        *,
+        failed: MailTransferError | None = None,
+        started: float | None = None,
+    ) -> SendResult:
+        """Send a prepared message with failover and retries (after ``failed``, if given)."""
         if self._direct is not None:  # transport="direct": the recipients' MX hosts
             return self._direct.deliver(submission, strict=strict)
         try:
-            return with_retries(self.config.retry, lambda: self._attempt(submission, strict))
+            return with_retries(
+                self.config.retry,
+                lambda: self._attempt(submission, strict),
+                failed=failed,
+                started=started,
+            )
         except MailTransferError as exc:
             note_message_id(exc, submission)
             raise
@@ -225,8 +238,8 @@ class Mailer:
         default = self.config.limits.max_connections * max(len(self._pools), 1)
         workers = min(concurrency or default, max(len(items), 1))
         if workers == 1:
-            # One at a time: send from this thread; a worker thread would only add a thread
-            # switch per message.
+            # One at a time: send from this thread, each message once the consumer asked
+            # for the next; a worker thread would run ahead of the consumer.
             for done, (index, item) in enumerate(enumerate(items), start=1):
                 try:
                     outcome: Any = self._send_item(item)
@@ -239,26 +252,18 @@ class Mailer:
         # Each worker thread pulls the next item from one shared iterator and leaves its
         # outcome in a box that this thread empties a batch at a time: O(1) per message
         # (waiting on a set of N futures is O(N)), and no thread switch per message.
-        feed = iter(enumerate(items))
-        feed_lock = threading.Lock()
+        feed = Feed(items, threading.Lock())
         outcomes: OutcomeBox[tuple[int, Any]] = OutcomeBox()
-        stopping = False
+
+        def deliver(step: tuple[int, Any]) -> None:
+            outcomes.put(step, urgent=not isinstance(step[1], (SendResult, MailTransferError)))
 
         def worker() -> None:
-            while not stopping:
-                with feed_lock:
-                    step = next(feed, None)
-                if step is None:
-                    return
-                index, item = step
-                try:
-                    outcome: Any = self._send_item(item)
-                except MailTransferError as exc:
-                    outcome = exc
-                except BaseException as exc:  # a bug or bad input: hand it to the consumer
-                    outcomes.put((index, exc), urgent=True)
-                    continue
-                outcomes.put((index, outcome))
+            try:
+                while self._send_batch(feed, deliver):
+                    pass
+            except BaseException as exc:  # a bug: hand it to the consumer
+                outcomes.put((-1, exc), urgent=True)
 
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mailtransfer")
         try:
@@ -275,15 +280,79 @@ class Mailer:
                         progress(done, len(items))
                     yield index, outcome
         finally:
-            stopping = True  # messages not yet started are not sent
+            feed.stopping = True  # messages not yet started are not sent
             pool.shutdown(wait=True)
 
     def _send_item(self, item: Outgoing) -> SendResult:
-        if isinstance(item, EmailMessage):
-            return self.send(item)
-        arguments = dict(item)
-        message = arguments.pop("message", None)
-        return self.send(message, **arguments)
+        submission, strict = submission_of(item, self.config.signers)
+        return self._deliver(submission, self.config.strict if strict is None else strict)
+
+    def _send_batch(
+        self,
+        feed: Feed,
+        deliver: Callable[[tuple[int, Any]], None],
+    ) -> bool:
+        """Send items of the feed over one leased connection; False once the feed is done.
+
+        The messages are pipelined (``_bulk.py``) when the pool allows; else, and when
+        no connection can be had, one item goes by the ordinary ``send()`` path.
+        """
+        if self._closed:
+            raise UsageError("the mailer is closed")
+        step = feed.take()  # before leasing: no connection is opened for nothing
+        if step is None:
+            return False
+        pool = None
+        if self._direct is None:
+            with self._relays_lock:
+                endpoint = self._relays.order(time.monotonic())[0]
+            pool = self._pools[endpoint]
+        if pool is not None and pipelines(pool):
+            lease = pool.connection()
+            try:
+                with feed.waiting_for_lease():
+                    conn = lease.__enter__()
+            except MailTransferError:
+                pass  # no connection: this item goes the ordinary way (failover, retries)
+            else:
+                source = BulkSource.for_mailer(
+                    self.config,
+                    conn,
+                    pool,
+                    host=str(endpoint),
+                    first=step,
+                    feed=feed,
+                    deliver=deliver,
+                )
+                try:
+                    with contextlib.suppress(MailTransferError):  # reported to its message
+                        conn._send_jobs(source, cross=self.config.pipeline_messages)
+                except BaseException as exc:
+                    lease.__exit__(type(exc), exc, exc.__traceback__)
+                    raise
+                lease.__exit__(None, None, None)
+                for failure in source.failed:
+                    try:
+                        outcome: Any = self._deliver(
+                            failure.submission,
+                            failure.strict,
+                            failed=failure.error,
+                            started=failure.started,
+                        )
+                    except MailTransferError as exc:
+                        outcome = exc
+                    deliver((failure.index, outcome))
+                return not source.exhausted
+        # The item the ordinary way: with failover and retries when no connection opened.
+        index, item = step
+        try:
+            outcome = self._send_item(item)
+        except MailTransferError as exc:
+            outcome = exc
+        except Exception as exc:  # bad input: hand it to the consumer
+            outcome = exc
+        deliver((index, outcome))
+        return True
 
     def verify(self) -> ServerInfo:
         """Connect, negotiate TLS and log in, and report what the server offers; sends no mail.

@@ -46,12 +46,23 @@ class ConnectionPool:
         self._book: PoolBook[SyncConnection] = PoolBook(self.limits)
         _telemetry.pools.add(self)  # for the pool gauge (a WeakSet: no cost, no leak)
         self._cond = threading.Condition()
+        self._waiting = 0
         self._rate = pacer(rate_limit, limiter)
 
     @property
     def max_seen(self) -> int:
         """The most connections that were open at once (for tests and monitoring)."""
         return self._book.max_seen
+
+    @property
+    def waiting(self) -> int:
+        """How many callers are waiting for a connection."""
+        return self._waiting
+
+    @property
+    def paced(self) -> bool:
+        """Whether each message waits for a rate limit or a warm-up schedule."""
+        return self._rate is not None
 
     @property
     def stats(self) -> PoolStats:
@@ -115,7 +126,11 @@ class ConnectionPool:
                     f"no connection became free within {self.limits.acquire_timeout}s"
                     f" {book.describe()}"
                 )
-            self._cond.wait(wait)
+            self._waiting += 1
+            try:
+                self._cond.wait(wait)
+            finally:
+                self._waiting -= 1
 
     def _open_new(self) -> SyncConnection:
         conn: SyncConnection | None = None

@@ -14,8 +14,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 from ._data import DataEncoder, encode_data
 from ._errors import (
@@ -28,14 +27,26 @@ from ._errors import (
 )
 from ._events import (
     NEED_DATA,
+    Auth,
+    AuthResponse,
     Bdat,
     Command,
     ConnectionClosed,
+    Data,
+    Ehlo,
     EndOfData,
+    Helo,
+    Lhlo,
     MailFrom,
     NeedData,
+    Noop,
+    Quit,
     RcptTo,
     Response,
+    Rset,
+    StartTLS,
+    Vrfy,
+    make_response,
 )
 from ._extensions import Extensions
 from ._reply import Reply, ReplyParser
@@ -43,9 +54,10 @@ from ._state import (
     EVENT_TRANSITIONS,
     GROUP_ENDING,
     PIPELINABLE_AFTER,
+    REPLY_MOVES,
     SEND_TRANSITIONS,
     State,
-    reply_transition,
+    remember_reply_transition,
 )
 
 __all__ = ["Connection", "Event"]
@@ -55,13 +67,22 @@ Event = Response | ConnectionClosed | NeedData
 
 # States in which the server holds an open (or failed, RSET-needing) mail transaction.
 _TRANSACTION_STATES = frozenset({State.MAIL, State.DATA, State.BODY, State.BDAT, State.END})
+# Enum members read through the class cost a metaclass lookup each time; the hot paths
+# read these module globals instead.
+_BODY = State.BODY
+_END = State.END
+_CLOSED = State.CLOSED
+_ERROR = State.ERROR
 # C0 and C1 controls and DEL in server text: shown escaped, so a reply cannot forge log lines.
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
-@dataclass(slots=True)
-class _Awaited:
-    """One reply the connection waits for (treated as immutable; not frozen, to build faster)."""
+class _Awaited(NamedTuple):
+    """One reply the connection waits for.
+
+    Built in the hot path with ``_new_awaited(_Awaited, (...))``: a C call, where the
+    generated ``__new__`` would be a Python one. The fields are in this order.
+    """
 
     command: Command | None
     """The command it answers; None for the greeting."""
@@ -75,6 +96,40 @@ class _Awaited:
     """False for all but the last of the per-recipient replies: the state waits for the last."""
     transaction: int = 0
     """Which MAIL the command came after: a later MAIL (pipelined after RSET) supersedes it."""
+
+
+_new_awaited = tuple.__new__
+_END_OF_DATA = EndOfData()  # immutable, so one serves every message
+
+# How send() treats each command class: the few with checks or bookkeeping of their own,
+# and the rest. Looked up by exact type; anything else (a subclass) goes by isinstance.
+_KIND_OTHER, _KIND_MAIL, _KIND_RCPT, _KIND_BDAT, _KIND_END = range(5)
+_KINDS: dict[type, int] = {
+    MailFrom: _KIND_MAIL,
+    RcptTo: _KIND_RCPT,
+    Bdat: _KIND_BDAT,
+    EndOfData: _KIND_END,
+    **dict.fromkeys(
+        (Ehlo, Helo, Lhlo, StartTLS, Auth, AuthResponse, Data, Rset, Noop, Quit, Vrfy), _KIND_OTHER
+    ),
+}
+# Verbs only some sessions may send (_check_dialect), and verbs with checks of their own.
+_DIALECT_KEYS = frozenset({"EHLO", "HELO", "LHLO"})
+_CHECKED_KEYS = frozenset({"BDAT", "BDAT LAST", "DATA", "STARTTLS", "AUTH"})
+# What _check_pipelining lets another command follow unanswered, given PIPELINING.
+_MAY_BE_FOLLOWED = PIPELINABLE_AFTER - GROUP_ENDING
+
+
+def _kind_of(command: Command) -> int:
+    for cls, kind in (
+        (EndOfData, _KIND_END),
+        (MailFrom, _KIND_MAIL),
+        (RcptTo, _KIND_RCPT),
+        (Bdat, _KIND_BDAT),
+    ):
+        if isinstance(command, cls):
+            return kind
+    return _KIND_OTHER
 
 
 class Connection:
@@ -124,6 +179,8 @@ class Connection:
         self._transaction = 0
         """Counts the MAIL commands sent; replies to earlier transactions no longer steer."""
         self._mail: MailFrom | None = None
+        self._mail_checked: tuple[MailFrom, Extensions, bool] | None = None
+        """The last MAIL that passed _check_mail, with the extensions and TLS flag it met."""
         self._accepted: list[str] = []
         self._encoder: DataEncoder | None = None
         self._body_bytes = 0
@@ -176,25 +233,55 @@ class Connection:
                 (``SMTPUTF8Required`` for internationalised addresses).
             MessageTooLarge: ``MAIL`` declares a size above the server's ``SIZE``.
         """
-        if isinstance(command, EndOfData):
+        kind = _KINDS.get(type(command))
+        if kind is None:
+            kind = _kind_of(command)
+        if kind == _KIND_END:
             return self._end_of_data()
-        key = "BDAT LAST" if isinstance(command, Bdat) and command.last else command.verb
+        key = ("BDAT LAST" if command.last else "BDAT") if kind == _KIND_BDAT else command.verb  # type: ignore[union-attr]
         new_state = SEND_TRANSITIONS.get((self.state, key))
         if new_state is None:
             self._fail_local(f"cannot send {key} in state {self.state.name}")
-        self._check_dialect(key)
-        self._check_pipelining(key)
-        self._check_command(command)
+        if key in _DIALECT_KEYS:
+            self._check_dialect(key)
+        pending = self._pending
+        if pending and not (
+            self.extensions.pipelining and pending[-1].key in _MAY_BE_FOLLOWED and not self.lmtp
+        ):
+            self._check_pipelining(key)  # raises, saying which rule the command breaks
+        if kind == _KIND_MAIL:
+            # MAIL commands are immutable and often reused (one per envelope): the checks
+            # depend only on the command, the extensions and TLS, so passing once is enough.
+            checked = self._mail_checked
+            ext = self.extensions
+            if (
+                checked is None
+                or checked[0] is not command
+                or checked[1] is not ext
+                or checked[2] is not self.tls_active
+            ):
+                self._check_mail(command)  # type: ignore[arg-type]
+                self._mail_checked = (command, ext, self.tls_active)  # type: ignore[assignment]
+        elif kind == _KIND_RCPT:
+            self._check_rcpt(command)  # type: ignore[arg-type]
+        elif key in _CHECKED_KEYS:
+            self._check_command(command)
         wire = command.to_bytes()
         # Every check passed: from here on, the command counts as sent.
-        if isinstance(command, MailFrom):
-            self._mail = command
+        if kind == _KIND_MAIL:
+            self._mail = command  # type: ignore[assignment]
             self._accepted = []
             self._transaction_open = False
             self._transaction += 1
-        self._expect(command, key, new_state)
+        # RFC 2033 4.2: see _expect.
+        per_recipient = self.lmtp and new_state is _END
+        pending.append(
+            _new_awaited(_Awaited, (command, key, None, per_recipient, True, self._transaction))
+        )
         self.state = new_state
-        self._record("C", command)
+        self._transcript.append(("C", command))
+        if self.trace is not None:
+            self.trace(_render("C", command))
         return wire
 
     def send_bdat(self, chunk: bytes, *, last: bool) -> bytes:
@@ -215,7 +302,7 @@ class Connection:
             LocalProtocolError: the server has not said 354 to DATA.
             UsageError: ``chunk`` is not bytes-like.
         """
-        if self.state is not State.BODY:
+        if self.state is not _BODY:
             self._fail_local(f"cannot send message data in state {self.state.name}")
         _check_bytes(chunk)
         if self._encoder is None:
@@ -232,7 +319,7 @@ class Connection:
                 the body already went through :meth:`send_data`.
             UsageError: ``message`` is not bytes-like.
         """
-        if self.state is not State.BODY:
+        if self.state is not _BODY:
             self._fail_local(f"cannot send a message body in state {self.state.name}")
         if self._encoder is not None:
             self._fail_local("cannot send a whole body after send_data(); send EndOfData()")
@@ -252,20 +339,19 @@ class Connection:
         return tail
 
     def _finish_body(self, size: int) -> None:
-        self._record("C", f"<message body, {size} bytes>")
-        command = EndOfData()
+        self._record("B", size)  # rendered "C: <message body, N bytes>"
         new_state = SEND_TRANSITIONS[(self.state, ".")]
-        self._expect(command, ".", new_state)
+        self._expect(_END_OF_DATA, ".", new_state)
         self.state = new_state
-        self._record("C", command)
+        self._record("C", _END_OF_DATA)
 
     def _expect(self, command: Command, key: str, new_state: State) -> None:
         # RFC 2033 4.2: LMTP answers the end of a message once per accepted
         # recipient. How many were accepted may not be known yet (pipelined
         # RCPTs), so one entry stands for them all until it is reached.
-        per_recipient = self.lmtp and new_state is State.END
+        per_recipient = self.lmtp and new_state is _END
         self._pending.append(
-            _Awaited(command, key, per_recipient=per_recipient, transaction=self._transaction)
+            _new_awaited(_Awaited, (command, key, None, per_recipient, True, self._transaction))
         )
 
     def tls_established(self) -> None:
@@ -306,77 +392,83 @@ class Connection:
             RemoteProtocolError: the server sent a malformed or oversized reply,
                 or a reply nobody asked for. The session is then in ``ERROR``.
         """
-        if self.state is State.ERROR:
+        if self.state is _ERROR:
             raise RemoteProtocolError("the connection is in the ERROR state")
         try:
             reply = self._parser.next_reply()
         except RemoteProtocolError:
-            self.state = State.ERROR
+            self.state = _ERROR
             raise
         if reply is None:
             if self._eof:
-                self.state = State.CLOSED
+                self.state = _CLOSED
                 if not self._eof_reported:
                     self._eof_reported = True
                     self._record("*", "connection closed by server")
                 return ConnectionClosed()
             return NEED_DATA
-        self._record("S", reply)
-        if not self._pending:
-            if reply.code == 421 or self.state is State.BODY:
+        self._transcript.append(("S", reply))
+        if self.trace is not None:
+            self.trace(_render("S", reply))
+        pending = self._pending
+        if not pending:
+            if reply.code == 421 or self.state is _BODY:
                 # RFC 5321 3.8: a server may send 421 at any time before closing; and a
                 # server may refuse a message in the middle of its body. Either way the
                 # session is over: hand the reply up so it can be reported.
-                self.state = State.CLOSED
+                self.state = _CLOSED
                 return Response(None, reply)
-            self.state = State.ERROR
+            self.state = _ERROR
             raise RemoteProtocolError(f"unsolicited reply from the server: {_escape(str(reply))}")
-        awaited = self._pending.popleft()
-        if awaited.per_recipient:
+        awaited = pending.popleft()
+        command, key, recipient, per_recipient, final, transaction = awaited
+        if per_recipient:
             awaited = self._one_per_recipient(awaited)
-        self._on_reply(awaited, reply)
-        return Response(awaited.command, reply, awaited.recipient)
+            command, key, recipient, _, final, transaction = awaited
+        # Where the reply takes the session (inline: this runs for every reply).
+        code = reply.code
+        if transaction != self._transaction:
+            # A reply for a transaction that a pipelined RSET and MAIL already replaced:
+            # the state is the newer transaction's; only a 421 still concerns it.
+            if code == 421:
+                self.state = _CLOSED
+            return make_response(command, reply, recipient)
+        if 200 <= code < 300:
+            if key == "MAIL":
+                self._transaction_open = True
+            elif key == "RCPT":
+                if isinstance(command, RcptTo):
+                    self._accepted.append(command.recipient)
+            elif key in ("EHLO", "LHLO"):
+                self.extensions = Extensions.from_ehlo(reply)
+            elif key == "HELO":
+                self.extensions = Extensions.from_helo(reply)
+        if final:
+            state = self.state
+            transaction_open = self._transaction_open
+            new_state = REPLY_MOVES.get((state, key, code, transaction_open))
+            if new_state is None:
+                new_state = remember_reply_transition(state, key, code, transaction_open)
+            self.state = new_state
+            if new_state not in _TRANSACTION_STATES:
+                self._transaction_open = False
+        # else LMTP: more per-recipient replies to this end of message are coming.
+        return make_response(command, reply, recipient)
 
     def _one_per_recipient(self, awaited: _Awaited) -> _Awaited:
         # Reached in order, so every RCPT reply of the transaction is in. Only a
         # message that went through whole gets per-recipient replies: after a
         # refused MAIL or a failed BDAT chunk the server answers once.
-        recipients = self._accepted if self.state is State.END else []
+        recipients = self._accepted if self.state is _END else []
         if not recipients:
-            return replace(awaited, per_recipient=False)
+            return awaited._replace(per_recipient=False)
         last = len(recipients) - 1
         rest = [
-            replace(awaited, recipient=recipient, per_recipient=False, final=i == last)
+            awaited._replace(recipient=recipient, per_recipient=False, final=i == last)
             for i, recipient in enumerate(recipients)
         ]
         self._pending.extendleft(reversed(rest[1:]))
         return rest[0]
-
-    def _on_reply(self, awaited: _Awaited, reply: Reply) -> None:
-        code = reply.code
-        ok = 200 <= code < 300
-        key = awaited.key
-        if awaited.transaction != self._transaction:
-            # A reply for a transaction that a pipelined RSET and MAIL already replaced:
-            # the state is the newer transaction's; only a 421 still concerns it.
-            if code == 421:
-                self.state = State.CLOSED
-            return
-        if key == "MAIL" and ok:
-            self._transaction_open = True
-        elif key == "RCPT" and ok and isinstance(awaited.command, RcptTo):
-            self._accepted.append(awaited.command.recipient)
-        elif key in ("EHLO", "LHLO") and ok:
-            self.extensions = Extensions.from_ehlo(reply)
-        elif key == "HELO" and ok:
-            self.extensions = Extensions.from_helo(reply)
-        if not awaited.final:
-            return  # LMTP: more per-recipient replies to this end of message are coming
-        self.state = reply_transition(
-            self.state, key, code, transaction_open=self._transaction_open
-        )
-        if self.state not in _TRANSACTION_STATES:
-            self._transaction_open = False
 
     # -- checks --------------------------------------------------------------------
 
@@ -398,15 +490,16 @@ class Connection:
         last = self._pending[-1].key
         if last in GROUP_ENDING or last not in PIPELINABLE_AFTER:
             self._fail_local(f"cannot pipeline {key} after {last or 'the greeting'}")
+        if last == "." and self.lmtp:
+            # RFC 2033 4.2: the end of an LMTP message gets one reply per accepted
+            # recipient; how many is only known once the RCPT replies are all in.
+            self._fail_local(f"cannot pipeline {key} after the end of an LMTP message")
 
     def _check_command(self, command: Command) -> None:
+        # The checks of the verbs in _CHECKED_KEYS; MAIL and RCPT have their own.
         ext = self.extensions
         verb = command.verb
-        if isinstance(command, MailFrom):
-            self._check_mail(command)
-        elif isinstance(command, RcptTo):
-            self._check_rcpt(command)
-        elif isinstance(command, Bdat):
+        if isinstance(command, Bdat):
             if not ext.chunking:
                 raise ExtensionNotSupported("BDAT needs the CHUNKING extension, not offered")
         elif verb == "DATA":
@@ -488,6 +581,8 @@ def _render(kind: str, item: object) -> str:
             f"S: {item.code}{'-' if i < len(item.lines) - 1 else ' '}{_escape(line)}"
             for i, line in enumerate(item.lines)
         )
+    if kind == "B":
+        return f"C: <message body, {item} bytes>"
     if isinstance(item, str):
         return f"{kind}: {item}"
     redacted = getattr(item, "redacted", None)

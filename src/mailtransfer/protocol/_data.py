@@ -105,6 +105,26 @@ def encode_data(message: bytes | bytearray | memoryview) -> bytes:
         >>> encode_data(b".hidden\\nend")
         b'..hidden\\r\\nend\\r\\n.\\r\\n'
     """
+    if type(message) is not bytes:
+        message = bytes(message)
+    if len(message) <= _BY_LINES_LIMIT:
+        return _encode_by_lines(message)
+    return _encode_by_counting(message)
+
+
+# Up to this size, splitting into lines and joining them with CRLF beats counting the line
+# endings (and the list of lines stays small); both give the same bytes for any input.
+_BY_LINES_LIMIT = 64 * 1024
+
+
+def _encode_by_lines(message: bytes) -> bytes:
+    # bytes.splitlines() breaks at CRLF, bare LF and bare CR alike (and only there), and
+    # drops one final line ending: joining with CRLF normalises in one pass, and the last
+    # line always gets its CRLF back from the terminator ("" becomes one empty line).
+    return _dot_stuff(_CRLF.join(message.splitlines()), True) + _CRLF + _END_OF_DATA
+
+
+def _encode_by_counting(message: bytes) -> bytes:
     body = _dot_stuff(normalize_line_endings(message), True)
     return body + _terminator(body.endswith(_CRLF))
 

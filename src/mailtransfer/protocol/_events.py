@@ -132,10 +132,17 @@ class _Bare:
 
     verb: ClassVar[str] = ""
     stage: ClassVar[Stage] = Stage.OTHER
+    _wire: ClassVar[bytes] = b""
+
+    def __init_subclass__(cls) -> None:
+        # The line never changes: render it once per class, not once per send. (No
+        # super() call: slots=True rebuilds the class, which breaks its zero-argument form,
+        # and object.__init_subclass__ does nothing.)
+        cls._wire = cls.verb.encode("ascii") + _CRLF
 
     def to_bytes(self) -> bytes:
         """The exact line written to the wire."""
-        return self.verb.encode("ascii") + _CRLF
+        return self._wire
 
     def redacted(self) -> str:
         """The line as shown in transcripts and logs."""
@@ -315,6 +322,7 @@ class MailFrom:
     requiretls: bool = False
     extra: tuple[tuple[str, str | None], ...] = ()
     _line: str = field(init=False, repr=False, compare=False)
+    _wire: bytes = field(init=False, repr=False, compare=False)
     verb: ClassVar[str] = "MAIL"
     stage: ClassVar[Stage] = Stage.MAIL
 
@@ -343,6 +351,7 @@ class MailFrom:
         # Render now: a value that cannot be encoded fails here, before any state changes.
         line = " ".join([f"MAIL FROM:<{path}>", *self.parameters()])
         object.__setattr__(self, "_line", line)
+        object.__setattr__(self, "_wire", _ascii(line))
 
     def parameters(self) -> list[str]:
         """The ESMTP parameters in wire form."""
@@ -368,7 +377,7 @@ class MailFrom:
 
     def to_bytes(self) -> bytes:
         """The exact line written to the wire."""
-        return _ascii(self._line)
+        return self._wire
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -387,6 +396,7 @@ class RcptTo:
     orcpt: str | None = None
     extra: tuple[tuple[str, str | None], ...] = ()
     _line: str = field(init=False, repr=False, compare=False)
+    _wire: bytes = field(init=False, repr=False, compare=False)
     verb: ClassVar[str] = "RCPT"
     stage: ClassVar[Stage] = Stage.RCPT
 
@@ -414,7 +424,9 @@ class RcptTo:
                 raise InvalidArgument("orcpt must not be empty")
         object.__setattr__(self, "extra", _check_extra(self.extra))
         # Render now: a value that cannot be encoded fails here, before any state changes.
-        object.__setattr__(self, "_line", " ".join([f"RCPT TO:<{path}>", *self.parameters()]))
+        line = " ".join([f"RCPT TO:<{path}>", *self.parameters()])
+        object.__setattr__(self, "_line", line)
+        object.__setattr__(self, "_wire", _ascii(line))
 
     @property
     def needs_smtputf8(self) -> bool:
@@ -441,7 +453,7 @@ class RcptTo:
 
     def to_bytes(self) -> bytes:
         """The exact line written to the wire."""
-        return _ascii(self._line)
+        return self._wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -535,6 +547,23 @@ class Response:
     command: Command | None
     reply: Reply
     recipient: str | None = None
+
+
+# The connection builds one Response per reply: filling the slots directly skips the frozen
+# dataclass's __init__ (three object.__setattr__ calls), which is most of the cost.
+_NEW = object.__new__
+_SET_COMMAND = vars(Response)["command"].__set__
+_SET_REPLY = vars(Response)["reply"].__set__
+_SET_RECIPIENT = vars(Response)["recipient"].__set__
+
+
+def make_response(command: Command | None, reply: Reply, recipient: str | None) -> Response:
+    """``Response(command, reply, recipient)``, built faster; the same value."""
+    response: Response = _NEW(Response)
+    _SET_COMMAND(response, command)
+    _SET_REPLY(response, reply)
+    _SET_RECIPIENT(response, recipient)
+    return response
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,6 +78,8 @@ SEND_TRANSITIONS: dict[tuple[State, str], State] = {
     (State.MAIL, "BDAT LAST"): State.END,
     (State.BDAT, "BDAT LAST"): State.END,
     (State.BODY, "."): State.END,
+    # RFC 2920 3.1: the next message's MAIL may follow the end of data before its reply.
+    (State.END, "MAIL"): State.MAIL,
     (State.READY, "RSET"): State.READY,
     (State.MAIL, "RSET"): State.READY,
     # RFC 5321 4.1.1.5: RSET may abort a transaction at any time, so also between chunks
@@ -95,12 +97,16 @@ EVENT_TRANSITIONS: dict[tuple[State, str], State] = {
 }
 """Moves made by telling the connection something rather than by a command or a reply."""
 
-PIPELINABLE_AFTER = frozenset({"MAIL", "RCPT", "RSET", "BDAT"})
+PIPELINABLE_AFTER = frozenset({"MAIL", "RCPT", "RSET", "BDAT", "."})
 """Commands that another command may follow before their reply arrives, given PIPELINING.
 
-RFC 2920 3.1 and RFC 3030 2 allow more (a MAIL after the end of a message),
-but waiting for the reply to the end of a message costs one round trip per
-message and keeps the replies of two transactions from ever mixing.
+After the end-of-data mark only the next message's ``MAIL`` can follow (the state
+table allows nothing else there), and never in LMTP, whose replies to the end of a
+message come one per recipient. RFC 2920 3.1 allows message content as the first
+"command" of a group, so a bulk sender sends one message's end and the next one's
+envelope in one write: one round trip per message instead of two. This opens no door
+to SMTP smuggling: TCP keeps no write boundaries, so what protects the end of data is
+the encoding (CRLF only, dot-stuffing), not which write carries the next command.
 """
 
 GROUP_ENDING = frozenset(
@@ -112,19 +118,13 @@ GROUP_ENDING = frozenset(
         "AUTH",
         "AUTH-RESPONSE",
         "DATA",
-        ".",
         "BDAT LAST",
         "VRFY",
         "NOOP",
         "QUIT",
     }
 )
-"""Commands after which nothing may be pipelined until their reply arrives (RFC 2920 3.1).
-
-The end-of-data mark is one of them on purpose: RFC 2920 would allow the next
-MAIL to follow the message content in the same write, but keeping commands
-out of the write that carries the body closes a door to SMTP smuggling.
-"""
+"""Commands after which nothing may be pipelined until their reply arrives (RFC 2920 3.1)."""
 
 
 def reply_transition(state: State, verb: str, code: int, *, transaction_open: bool) -> State:
@@ -172,6 +172,26 @@ def reply_transition(state: State, verb: str, code: int, *, transaction_open: bo
     if verb == "QUIT":
         return State.CLOSED
     return state
+
+
+REPLY_MOVES: dict[tuple[State, str, int, bool], State] = {}
+"""Memo of :func:`reply_transition` by ``(state, verb, code, transaction_open)``.
+
+The connection looks a reply up here first and calls :func:`remember_reply_transition`
+on a miss, which skips a function call and its chain of tests for the few moves that
+make up nearly all traffic. ``reply_transition`` is pure, so a hit is always its answer.
+"""
+_REPLY_MOVES_SIZE = 512
+
+
+def remember_reply_transition(state: State, verb: str, code: int, transaction_open: bool) -> State:
+    """:func:`reply_transition`, its answer kept in :data:`REPLY_MOVES` (a bounded memo)."""
+    move = reply_transition(state, verb, code, transaction_open=transaction_open)
+    if len(REPLY_MOVES) >= _REPLY_MOVES_SIZE:
+        # Bounded: a server cycling through every code cannot grow it.
+        REPLY_MOVES.clear()
+    REPLY_MOVES[state, verb, code, transaction_open] = move
+    return move
 
 
 def _without_transaction(state: State) -> State:

@@ -19,8 +19,8 @@ from email.parser import BytesParser
 from types import TracebackType
 from typing import Any
 
+from .._bulk import Outgoing, Progress
 from .._sending import Submission, finish_result
-from .._sync.mailer import Outgoing, Progress
 from ..errors import MailTransferError, RecipientsRefused, ReplyError, UsageError, classify
 from ..message import Envelope
 from ..protocol import Extensions, Reply, Stage

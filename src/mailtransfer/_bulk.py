@@ -1,0 +1,262 @@
+"""What ``send_many``'s workers share: feeding one leased connection's pipelined run.
+
+Strategy: a worker leases a connection and runs the pipeline flow
+(``_flows/pipeline.py``) over it, so each message's envelope shares a write
+with the end of the one before. :class:`BulkSource` hands that flow one
+message at a time, prepared and adapted to the server, and passes each
+outcome on as soon as it is known. A failure worth retrying, and any message
+the flow gives back unsent, is kept in :attr:`BulkSource.failed`: the mailer
+sends those by its ordinary ``send()`` path (failover, tenacity) once the
+connection is back in the pool. Nothing taken from the feed is dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+
+from . import _telemetry
+from ._flows.pipeline import Job
+from ._flows.session import SessionBase
+from ._sending import Submission, finish_result, is_deferral, note_message_id
+from ._settings import MailerConfig
+from .errors import MailTransferError
+from .results import SendResult
+from .retry import is_retryable
+
+__all__ = ["BulkSource", "Failed", "Feed", "Outgoing", "Progress", "pipelines", "submission_of"]
+
+Outgoing = EmailMessage | Mapping[str, Any]
+"""An item for ``send_many``: a message, or a mapping of ``send()`` keyword arguments."""
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``, called after each message of ``send_many``."""
+
+Outcome = SendResult | MailTransferError
+
+
+class Feed:
+    """The items of one ``send_many``, shared by its workers.
+
+    ``lock``: a ``threading.Lock`` when the workers are threads (none for tasks).
+
+    It also counts the workers waiting for a connection, so that a worker holding
+    one hands it over only to somebody else's waiting caller (its own siblings
+    would only send the same items).
+    """
+
+    def __init__(
+        self, items: Sequence[Outgoing], lock: contextlib.AbstractContextManager[Any] | None = None
+    ) -> None:
+        self._items: Iterator[tuple[int, Outgoing]] = iter(enumerate(items))
+        self._lock = lock if lock is not None else contextlib.nullcontext()
+        self.stopping = False
+        """Set by the consumer: take nothing more."""
+        self.leasing = 0
+        """How many of this feed's workers wait for a connection."""
+
+    def take(self) -> tuple[int, Outgoing] | None:
+        """The next ``(index, item)``, or None when there are no more (or stopping)."""
+        with self._lock:
+            return None if self.stopping else next(self._items, None)
+
+    @contextlib.contextmanager
+    def waiting_for_lease(self) -> Iterator[None]:
+        """Count this worker as waiting for a connection while the block runs."""
+        with self._lock:
+            self.leasing += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.leasing -= 1
+
+
+def submission_of(item: Outgoing, signers: tuple[Any, ...]) -> tuple[Submission, bool | None]:
+    """The submission for one ``send_many`` item, and its own ``strict=`` (None: the mailer's).
+
+    Raises:
+        UsageError, HeaderInjection, InvalidAddress: as ``send()`` would, before any I/O.
+    """
+    if isinstance(item, EmailMessage):
+        return Submission.create(item, signers=signers, build={}), None
+    arguments = dict(item)
+    message = arguments.pop("message", None)
+    envelope = arguments.pop("envelope", None)
+    recipients = arguments.pop("recipients", None)
+    strict = arguments.pop("strict", None)
+    submission = Submission.create(
+        message, envelope=envelope, recipients=recipients, signers=signers, build=arguments
+    )
+    return submission, strict
+
+
+def pipelines(pool: Any) -> bool:
+    """Whether ``send_many`` may run batches over ``pool``'s connections (a lease for many).
+
+    Not when each message must wait for a rate limit or a warm-up schedule (the
+    pool paces leases, one per message), nor under tracing (one span per ``send``).
+    """
+    telemetry = _telemetry.active
+    return not pool.paced and (telemetry is None or telemetry.unconfigured())
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A message to finish by the ordinary path: retry after ``error``, or send (``None``)."""
+
+    index: int
+    submission: Submission
+    strict: bool
+    error: MailTransferError | None
+    started: float
+
+
+class BulkSource:
+    """A :class:`~mailtransfer._flows.pipeline.JobSource` over ``send_many``'s shared feed.
+
+    Args:
+        conn: the leased connection the jobs are for.
+        first: the item to send first (taken before the connection was leased).
+        take_item: the next ``(index, item)`` of the feed, or None when it is done.
+        deliver: where outcomes go, as ``deliver(index, outcome)``.
+        strict: the mailer's ``strict`` (an item may override it).
+        host: the relay, for the results.
+        retries: whether the mailer retries at all (more than one attempt).
+        defer: called when a failure asks the whole destination to slow down.
+        budget: the most messages to take for this connection.
+        yield_when: stop taking when this returns True (others wait for a connection).
+    """
+
+    def __init__(
+        self,
+        conn: SessionBase,
+        first: tuple[int, Outgoing],
+        take_item: Callable[[], tuple[int, Outgoing] | None],
+        deliver: Callable[[int, Outcome | BaseException], None],
+        *,
+        signers: tuple[Any, ...],
+        strict: bool,
+        use_bdat: bool,
+        host: str,
+        retries: bool,
+        defer: Callable[[], None] | None,
+        budget: int | None,
+        yield_when: Callable[[], bool],
+    ) -> None:
+        self._conn = conn
+        self._first: tuple[int, Outgoing] | None = first
+        self._take_item = take_item
+        self._deliver = deliver
+        self._signers = signers
+        self._strict = strict
+        self._use_bdat = use_bdat
+        self._host = host
+        self._retries = retries
+        self._defer = defer
+        self._budget = budget
+        self._yield_when = yield_when
+        self.failed: list[Failed] = []
+        """Messages for the ordinary path, in the order they failed."""
+        self.exhausted = False
+        """The feed has no more items."""
+        self._taken = 0
+
+    @classmethod
+    def for_mailer(
+        cls,
+        config: MailerConfig,
+        conn: SessionBase,
+        pool: Any,
+        *,
+        host: str,
+        first: tuple[int, Outgoing],
+        feed: Feed,
+        deliver: Callable[[tuple[int, Any]], None],
+    ) -> BulkSource:
+        """The source for a mailer's worker that leased ``conn`` from ``pool``."""
+        limit = config.limits.max_messages_per_connection
+        deferral = config.deferral
+        return cls(
+            conn,
+            first,
+            feed.take,
+            lambda index, outcome: deliver((index, outcome)),
+            signers=config.signers,
+            strict=config.strict,
+            use_bdat=config.use_bdat,
+            host=host,
+            retries=config.retry.attempts > 1,
+            defer=(lambda: pool.defer(deferral)) if deferral > 0 else None,
+            budget=limit - conn.messages_sent if limit else None,
+            yield_when=lambda: pool.waiting > feed.leasing,
+        )
+
+    def take(self) -> Job | None:
+        """The next item of the feed as a job for this connection (bad items are reported)."""
+        while True:
+            if self._budget is not None and self._budget <= 0:
+                return None
+            if self._taken and self._yield_when():  # at least one per lease: no livelock
+                return None
+            step, self._first = self._first or self._take_item(), None
+            if step is None:
+                self.exhausted = True
+                return None
+            index, item = step
+            try:
+                job = self._job(index, item)
+            except MailTransferError as exc:
+                self._deliver(index, exc)
+                continue
+            except Exception as exc:  # a bug or bad input: the consumer raises it
+                self._deliver(index, exc)
+                continue
+            if self._budget is not None:
+                self._budget -= 1
+            self._taken += 1
+            return job
+
+    def _job(self, index: int, item: Outgoing) -> Job:
+        submission, strict = submission_of(item, self._signers)
+        arguments = submission.send_arguments(self._conn.extensions)
+        body = arguments.pop("body")
+        token = (index, submission, self._strict if strict is None else strict, time.monotonic())
+        return self._conn._job(
+            body,
+            sender=arguments.pop("sender"),
+            recipients=arguments.pop("recipients"),
+            smtputf8=arguments.pop("smtputf8"),
+            eight_bit=arguments.pop("eight_bit"),
+            use_bdat=self._use_bdat,
+            size=None,
+            params=arguments,
+            token=token,
+        )
+
+    def finish(self, job: Job, outcome: Outcome) -> None:
+        """Pass a result on (with its Message-ID and host); keep a retryable failure."""
+        index, submission, strict, started = job.token
+        if isinstance(outcome, SendResult):
+            self._conn.messages_sent += 1
+            try:
+                outcome = finish_result(outcome, submission, host=self._host, strict=strict)
+            except MailTransferError as exc:  # strict, and a recipient was refused
+                outcome = exc
+            self._deliver(index, outcome)
+            return
+        if is_deferral(outcome) and self._defer is not None:
+            self._defer()
+        if self._retries and is_retryable(outcome):
+            self.failed.append(Failed(index, submission, strict, outcome, started))
+            return
+        note_message_id(outcome, submission)
+        self._deliver(index, outcome)
+
+    def give_back(self, job: Job) -> None:
+        """Keep a message that was taken but not sent, for the ordinary path."""
+        index, submission, strict, started = job.token
+        self.failed.append(Failed(index, submission, strict, None, started))

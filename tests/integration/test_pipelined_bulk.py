@@ -1,0 +1,291 @@
+"""send_many pipelines messages: each envelope rides in the write that ends the message before.
+
+Every test runs on both mailers. Real servers on loopback: a script that watches for the next
+MAIL arriving before it answered the end of data (proof of the shared write), MiniSmtp for
+hang-ups and 421s at a chosen message, and aiosmtpd (RecordingServer) for refusals in the
+middle of a run. What matters each time: every message delivered exactly once or reported,
+and the session kept when a refusal allows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from conftest_mailer import Fault, Mini, mailer_options, message_id_of, mini_servers
+
+from mailtransfer import AsyncMailer, Mailer, PoolLimits, RetryPolicy, SendResult
+from mailtransfer.errors import (
+    DeliveryUnknown,
+    MailTransferError,
+    RecipientsRefused,
+    ReplyError,
+    Stage,
+)
+from mailtransfer.testing import RecordingServer, ScriptedPeer, ScriptedServer
+
+Outcomes = list[SendResult | MailTransferError]
+
+KINDS = ["sync", "async"]
+
+
+@pytest.fixture
+def mini() -> Iterator[Mini]:
+    """Factory for counting, fault-injecting SMTP servers (see conftest_mailer.MiniSmtp)."""
+    with mini_servers() as start:
+        yield start
+
+
+def send_many(kind: str, items: list[Any], concurrency: int = 2, **options: Any) -> Outcomes:
+    """``send_many`` through a Mailer (``sync``) or an AsyncMailer (``async``).
+
+    Two workers by default, even over one connection: with one, the sync mailer sends
+    from the caller's thread one message at a time, and the pipelining goes untested.
+    """
+    if kind == "sync":
+        with Mailer(**options) as mailer:
+            return mailer.send_many(items, concurrency=concurrency)
+
+    async def main() -> Outcomes:
+        async with AsyncMailer(**options) as mailer:
+            return await mailer.send_many(items, concurrency=concurrency)
+
+    return asyncio.run(main())
+
+
+def items(count: int, **extra: Any) -> list[dict[str, Any]]:
+    """``count`` small messages, each with its own Message-ID ``<m{i}@example.org>``."""
+    return [
+        {
+            "sender": "a@example.org",
+            "to": "b@example.net",
+            "subject": f"message {i}",
+            "text": f"body {i}\n.\nafter a dot line",
+            "message_id": f"<m{i}@example.org>",
+            **extra,
+        }
+        for i in range(count)
+    ]
+
+
+def nth(fault: Fault, point: str, n: int) -> Callable[[str], Fault]:
+    """A MiniSmtp chooser that plays ``fault`` at the ``n``-th ``point`` (1-based) only."""
+    seen = [0]
+
+    def choose(at: str) -> Fault:
+        if at != point:
+            return Fault.NONE
+        seen[0] += 1
+        return fault if seen[0] == n else Fault.NONE
+
+    return choose
+
+
+class RiderWatch:
+    """A PIPELINING server that, before answering each end of data, waits briefly for more.
+
+    ``riders`` counts the envelopes (a MAIL) that arrived before the end of data before
+    them was answered: they can only have come in the same write, or right behind it,
+    without waiting for the reply.
+    """
+
+    def __init__(self) -> None:
+        self.riders = 0
+        self.messages = 0
+
+    async def __call__(self, peer: ScriptedPeer) -> None:
+        await peer.send(b"220 watch.test ESMTP\r\n")
+        await peer.expect(b"EHLO")
+        await peer.send(b"250-watch.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+        early: bytes | None = None
+        while True:
+            line = early if early is not None else await peer.readline()
+            early = None
+            verb = line[:4].upper()
+            if verb in {b"MAIL", b"RCPT"}:
+                await peer.send(b"250 2.1.0 Ok\r\n")
+            elif verb == b"DATA":
+                await peer.send(b"354 go ahead\r\n")
+                await peer.read_until_dot()
+                self.messages += 1
+                try:
+                    early = await peer.readline(timeout=0.5)
+                except TimeoutError:
+                    early = None
+                if early is not None and early[:4].upper() == b"MAIL":
+                    self.riders += 1
+                await peer.send(b"250 2.0.0 Ok: queued\r\n")
+            elif verb == b"QUIT":
+                await peer.send(b"221 2.0.0 Bye\r\n")
+                return
+            elif not line:
+                return
+            else:
+                await peer.send(b"250 2.0.0 Ok\r\n")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_next_envelope_rides_with_the_end_of_data(kind: str) -> None:
+    """On each connection, every message after the first sends MAIL before the last reply."""
+    watch = RiderWatch()
+    with ScriptedServer(watch) as server:
+        options = mailer_options(server.port, limits=PoolLimits(max_connections=2))
+        outcomes = send_many(kind, items(10), **options)
+        connections = server.connections
+    assert all(isinstance(o, SendResult) for o in outcomes), outcomes
+    assert watch.messages == 10
+    assert watch.riders == 10 - connections
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pipeline_messages_false_waits_for_each_reply(kind: str) -> None:
+    """``pipeline_messages=False``: no MAIL is sent before the end of data is answered."""
+    watch = RiderWatch()
+    with ScriptedServer(watch) as server:
+        options = mailer_options(
+            server.port, limits=PoolLimits(max_connections=2), pipeline_messages=False
+        )
+        outcomes = send_many(kind, items(4), **options)
+    assert all(isinstance(o, SendResult) for o in outcomes), outcomes
+    assert (watch.messages, watch.riders) == (4, 0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("fault", [Fault.REPLY_421_AFTER_DOT, Fault.DROP_AFTER_DOT_LOST])
+def test_failure_at_one_end_of_data_resends_only_what_is_safe(
+    mini: Mini, kind: str, fault: Fault
+) -> None:
+    """A 421 or a hang-up at the 3rd end of data, with the 4th envelope already sent.
+
+    With 421 the 3rd was refused: it is retried. With a hang-up its fate is unknown: it
+    is reported, never resent. The 4th sent no body: it goes again on a new connection.
+    Every other message arrives exactly once.
+    """
+    server, script = mini(chooser=nth(fault, "dot", 3))
+    options = mailer_options(server.port, limits=PoolLimits(max_connections=1), deferral=0)
+    outcomes = send_many(kind, items(8), **options)
+    arrivals = script.arrivals()
+    unknown = [i for i, o in enumerate(outcomes) if isinstance(o, DeliveryUnknown)]
+    if fault is Fault.DROP_AFTER_DOT_LOST:
+        assert len(unknown) == 1
+        (lost,) = unknown
+        assert outcomes[lost].message_id == f"<m{lost}@example.org>"  # type: ignore[union-attr]
+        assert f"<m{lost}@example.org>" not in arrivals
+    else:
+        assert unknown == []
+    for i, outcome in enumerate(outcomes):
+        if i not in unknown:
+            assert isinstance(outcome, SendResult), (i, outcome)
+            assert arrivals[f"<m{i}@example.org>"] == 1
+    assert sum(arrivals.values()) == 8 - len(unknown)
+    assert script.connections == 2
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_hang_up_after_accepting_is_unknown_and_not_resent(mini: Mini, kind: str) -> None:
+    """The server accepts the 2nd message and hangs up unanswered: reported, sent once."""
+    server, script = mini(chooser=nth(Fault.DROP_AFTER_DOT_DELIVERED, "dot", 2))
+    options = mailer_options(server.port, limits=PoolLimits(max_connections=1), deferral=0)
+    outcomes = send_many(kind, items(5), **options)
+    assert [type(o) for o in outcomes].count(DeliveryUnknown) == 1
+    assert [type(o) for o in outcomes].count(SendResult) == 4
+    assert script.arrivals() == {f"<m{i}@example.org>": 1 for i in range(5)}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_421_to_a_riding_mail_resends_that_message(mini: Mini, kind: str) -> None:
+    """The server answers the 3rd MAIL (which rode with the 2nd end) with 421 and closes."""
+    server, script = mini(chooser=nth(Fault.MAIL_421, "mail", 3))
+    options = mailer_options(server.port, limits=PoolLimits(max_connections=1), deferral=0)
+    outcomes = send_many(kind, items(6), **options)
+    assert all(isinstance(o, SendResult) for o in outcomes), outcomes
+    assert script.arrivals() == {f"<m{i}@example.org>": 1 for i in range(6)}
+    assert script.connections == 2
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_421_without_retries_is_reported_for_the_right_message(mini: Mini, kind: str) -> None:
+    """With retries off, the message answered 421 gets the error; the riding one is resent.
+
+    The rider was given back, not failed: the ordinary path sends it even without retries.
+    """
+    server, script = mini(chooser=nth(Fault.REPLY_421_AFTER_DOT, "dot", 2))
+    options = mailer_options(
+        server.port,
+        limits=PoolLimits(max_connections=1),
+        retry=RetryPolicy.none(),
+        deferral=0,
+    )
+    outcomes = send_many(kind, items(4), **options)
+    failed = [i for i, o in enumerate(outcomes) if not isinstance(o, SendResult)]
+    assert len(failed) == 1
+    error = outcomes[failed[0]]
+    assert isinstance(error, ReplyError)
+    assert error.reply.code == 421
+    assert error.stage is Stage.END_OF_DATA
+    assert script.arrivals() == {f"<m{i}@example.org>": 1 for i in range(4) if i not in failed}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_refusals_mid_run_keep_the_session(smtp_server: RecordingServer, kind: str) -> None:
+    """A refused sender, all recipients refused, a refused message: each typed, one session."""
+    smtp_server.faults.refuse_sender("banned@example.org")
+    smtp_server.faults.refuse_recipient("gone@example.net")
+    smtp_server.faults.reply_to_data(554, "5.6.0 refused content", times=1)
+    batch = items(9)
+    batch[2]["sender"] = "banned@example.org"
+    batch[4]["to"] = "gone@example.net"
+    options = mailer_options(smtp_server.port, limits=PoolLimits(max_connections=1))
+    outcomes = send_many(kind, batch, **options)
+    assert isinstance(outcomes[2], ReplyError)
+    assert outcomes[2].stage is Stage.MAIL
+    assert isinstance(outcomes[4], RecipientsRefused)
+    refused_content = [
+        i
+        for i, o in enumerate(outcomes)
+        if isinstance(o, ReplyError) and o.stage is Stage.END_OF_DATA
+    ]
+    assert len(refused_content) == 1
+    ok = [i for i, o in enumerate(outcomes) if isinstance(o, SendResult)]
+    assert len(ok) == 6
+    arrived = sorted(message_id_of(m.data) or "" for m in smtp_server.messages)
+    assert arrived == sorted(f"<m{i}@example.org>" for i in ok)
+    assert len({m.peer for m in smtp_server.messages}) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_messages_per_connection_limit_holds(mini: Mini, kind: str) -> None:
+    """``max_messages_per_connection=3``: a run hands its connection back after three."""
+    server, script = mini()
+    limits = PoolLimits(max_connections=2, max_messages_per_connection=3)
+    outcomes = send_many(kind, items(20), **mailer_options(server.port, limits=limits))
+    assert all(isinstance(o, SendResult) for o in outcomes)
+    per_connection = script.per_connection()
+    assert sum(per_connection.values()) == 20
+    assert max(per_connection.values()) <= 3
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_without_pipelining_one_transaction_at_a_time(mini: Mini, kind: str) -> None:
+    """A server without PIPELINING gets plain transactions, all on the same connections."""
+    server, script = mini(extensions=("8BITMIME", "ENHANCEDSTATUSCODES"))
+    limits = PoolLimits(max_connections=2)
+    outcomes = send_many(kind, items(12), **mailer_options(server.port, limits=limits))
+    assert all(isinstance(o, SendResult) for o in outcomes)
+    assert script.arrivals() == {f"<m{i}@example.org>": 1 for i in range(12)}
+    assert script.connections == 2
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bad_item_in_the_middle_is_reported_and_the_run_goes_on(mini: Mini, kind: str) -> None:
+    """A header injection in item 3 is its error; the items around it are sent on one session."""
+    server, script = mini()
+    batch = items(6)
+    batch[3]["subject"] = "x\r\nBcc: spy@example.net"
+    options = mailer_options(server.port, limits=PoolLimits(max_connections=1))
+    outcomes = send_many(kind, batch, **options)
+    assert isinstance(outcomes[3], MailTransferError)
+    assert [isinstance(o, SendResult) for o in outcomes] == [True] * 3 + [False] + [True] * 2
+    assert script.connections == 1
