@@ -17,6 +17,7 @@ from .._flows.transaction import Body
 from ..errors import MailTransferError, UsageError
 from ..protocol import Extensions, Noop, Quit, Reply, Rset
 from ..results import SendResult
+from ._inline import InlineDriver
 from ._stream import AsyncStream
 
 __all__ = ["AsyncConnection"]
@@ -148,7 +149,23 @@ class AsyncConnection(SessionBase):
             MailTransferError: the error that ended the session (already reported
                 to the source for its message).
         """
-        await self._run(self._pipeline_flow(source, cross))
+        flow = self._pipeline_flow(source, cross)
+        stream = self._stream
+        assert stream is not None
+        if not InlineDriver.usable(stream):
+            await self._run(flow)
+            return
+        driver = InlineDriver(stream, flow)
+        try:
+            await driver.run()
+        except MailTransferError as exc:
+            if not self._keeps_session(exc):
+                self.abort()
+            raise
+        except BaseException:
+            if not driver.finished:
+                self.abort()  # cancelled (or a bug) mid-run: the session state is unknown
+            raise
 
     async def noop(self) -> Reply:
         """Send NOOP (a health check) and return the reply."""

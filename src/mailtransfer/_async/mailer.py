@@ -201,6 +201,7 @@ class AsyncMailer:
                 queue.put_nowait((-1, exc))
 
         tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
+        finished = False
         try:
             for done in range(1, len(items) + 1):
                 index, outcome = await queue.get()
@@ -209,10 +210,13 @@ class AsyncMailer:
                 if progress is not None:
                     progress(done, len(items))
                 yield index, outcome
+            finished = True
         finally:
             feed.stopping = True
-            for task in tasks:
-                task.cancel()
+            if not finished:
+                for task in tasks:
+                    task.cancel()
+            # Every outcome is in: the workers are only giving their connections back.
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _send_batch(

@@ -1,0 +1,280 @@
+"""Run a flow inside the transport's callbacks: no task switch, no coroutine, per read.
+
+Strategy: for a long run of transactions (``send_many``), the stream driver's
+cost per message is mostly asyncio's: a coroutine chain per read and write, a
+future per read, and a task wake-up each time replies arrive. Here the flow is
+advanced directly from ``data_received``: the replies are parsed and the next
+write is made in the same callback. For the run, this protocol takes the
+transport's place (``set_protocol``); afterwards the stream's own protocol is
+put back, with anything that arrived late handed over to it, so the session
+goes on exactly as before.
+
+Only what a run of transactions needs is supported: writes, reads, polls and
+deadlines. Deadlines behave as in :class:`~mailtransfer._async._stream.AsyncStream`:
+each read (and each wait for the transport to drain) must finish by the current
+one, and a single timer serves them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Any
+
+from .._flows._io import Deadline, Flow, Poll, Read, Write
+from .._flows._translate import timeout_error, translate
+from ..errors import MailTransferError, UsageError
+from ..protocol import Stage
+from ._stream import AsyncStream, _buffered
+
+__all__ = ["InlineDriver"]
+
+_POLL_TURNS = 2
+"""Loop turns a poll waits for bytes the kernel holds (see ``AsyncStream.poll``)."""
+
+
+class InlineDriver(asyncio.Protocol):
+    """Drives one flow from the callbacks of a stream's transport."""
+
+    def __init__(self, stream: AsyncStream, flow: Flow) -> None:
+        self._stream = stream
+        self._flow = flow
+        self._loop = asyncio.get_running_loop()
+        self._transport: Any = stream.writer.transport
+        self._over_ssl = self._transport.get_extra_info("sslcontext") is not None
+        self._buffer = bytearray()
+        self._eof = False
+        self._lost: BaseException | None = None
+        self._lost_called = False
+        self._lost_exc: BaseException | None = None
+        self._waiting: str | None = None  # "read", "write" (drain) or "poll"
+        self._paused = False
+        self._polls = 0
+        self._deadline: float | None = None
+        self._seconds: float | None = None
+        self._stage = Stage.MAIL
+        self._timer: asyncio.TimerHandle | None = None
+        self._done: asyncio.Future[Any] = self._loop.create_future()
+
+    @staticmethod
+    def usable(stream: AsyncStream) -> bool:
+        """Whether a stream can hand its transport over now (nothing buffered or pending)."""
+        reader = stream.reader
+        transport: Any = stream.writer.transport
+        return (
+            not _buffered(reader)
+            and not reader.at_eof()
+            and reader.exception() is None
+            and not transport.is_closing()
+            and hasattr(transport, "set_protocol")
+        )
+
+    @property
+    def finished(self) -> bool:
+        """Whether the flow returned (the session is between transactions again)."""
+        done = self._done
+        return done.done() and not done.cancelled() and done.exception() is None
+
+    async def run(self) -> Any:
+        """Run the flow to its end and return its value (or raise what it raised)."""
+        transport = self._transport
+        original = transport.get_protocol()
+        transport.set_protocol(self)
+        try:
+            self._advance(None, None)
+            return await self._done
+        finally:
+            self._stop_timer()
+            transport.set_protocol(original)
+            self._hand_back(original)
+            if not self._done.done():  # cancelled: the flow goes no further
+                self._flow.close()
+
+    def _hand_back(self, original: Any) -> None:
+        """Tell the stream's protocol what happened while it was away."""
+        if self._paused:
+            original.pause_writing()  # it must see the pause before the resume
+        if self._buffer:
+            self._stream.reader.feed_data(bytes(self._buffer))
+            self._buffer.clear()
+        if self._lost_called:
+            original.connection_lost(self._lost_exc)
+        elif self._eof:
+            original.eof_received()
+
+    # -- the flow ----------------------------------------------------------------------
+
+    def _advance(self, value: Any, error: MailTransferError | None) -> None:
+        """Run the flow until it must wait for the network (or ends)."""
+        flow = self._flow
+        while True:
+            try:
+                instruction = flow.send(value) if error is None else flow.throw(error)
+            except StopIteration as stop:
+                self._finish(stop.value, None)
+                return
+            except BaseException as exc:  # the flow's error, or a bug: the caller's to handle
+                self._finish(None, exc)
+                return
+            value, error = None, None
+            kind = type(instruction)
+            if kind is Write:
+                error = self._write(instruction.data)  # type: ignore[union-attr]
+                if error is None and self._paused:
+                    error = self._expired("write")
+                    if error is None:
+                        self._wait("write")
+                        return
+            elif kind is Read:
+                if self._buffer:
+                    value = bytes(self._buffer)
+                    self._buffer.clear()
+                elif self._eof:
+                    value, error = self._at_end()
+                else:
+                    error = self._expired("read")
+                    if error is None:
+                        self._wait("read")
+                        return
+            elif kind is Deadline:
+                seconds = instruction.seconds  # type: ignore[union-attr]
+                self._seconds = seconds
+                self._stage = instruction.stage  # type: ignore[union-attr]
+                self._deadline = None if seconds is None else self._loop.time() + seconds
+            elif kind is Poll:
+                if self._buffer or self._eof:
+                    value = bytes(self._buffer) if self._buffer else b""
+                    self._buffer.clear()
+                elif self._stream._socket_readable():
+                    # Bytes in the kernel that the loop has not read yet: give it two turns.
+                    self._polls = _POLL_TURNS
+                    self._waiting = "poll"
+                    self._loop.call_soon(self._poll_turn)
+                    return
+            else:
+                error = UsageError(f"{kind.__name__} cannot run inside transport callbacks")
+
+    def _finish(self, value: Any, exc: BaseException | None) -> None:
+        self._stop_timer()
+        if self._done.done():
+            return
+        if exc is not None:
+            self._done.set_exception(exc)
+        else:
+            self._done.set_result(value)
+
+    def _wait(self, what: str) -> None:
+        self._waiting = what
+        deadline = self._deadline
+        if deadline is not None:
+            timer = self._timer
+            if timer is not None:
+                if timer.when() <= deadline:
+                    return
+                timer.cancel()
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _resume(self, value: Any, error: MailTransferError | None) -> None:
+        self._waiting = None
+        self._advance(value, error)
+
+    def _write(self, data: bytes) -> MailTransferError | None:
+        transport = self._transport
+        try:
+            # A lost transport drops writes silently: say so, or a body whose end never
+            # left would look sent (see AsyncStream.write).
+            if transport.is_closing():
+                raise ConnectionResetError("the connection was lost before this write")
+            transport.write(data)
+            if transport.is_closing():
+                raise ConnectionResetError("the connection was lost during this write")
+        except (OSError, ssl.SSLError) as exc:
+            return translate(exc, self._stage, self._stream.where)
+        return None
+
+    def _at_end(self) -> tuple[bytes, MailTransferError | None]:
+        """What a read gets once the stream has ended: ``b""``, or the error that ended it."""
+        lost = self._lost
+        if lost is not None and isinstance(lost, (OSError, ssl.SSLError)):
+            return b"", translate(lost, self._stage, self._stream.where)
+        return b"", None
+
+    def _expired(self, operation: str) -> MailTransferError | None:
+        deadline = self._deadline
+        if deadline is not None and self._loop.time() >= deadline:
+            return timeout_error(self._stage, operation, self._seconds, self._stream.where)
+        return None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        waiting = self._waiting
+        deadline = self._deadline
+        if waiting not in ("read", "write") or deadline is None:
+            return
+        if self._loop.time() < deadline:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+            return
+        self._resume(None, timeout_error(self._stage, waiting, self._seconds, self._stream.where))
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _poll_turn(self) -> None:
+        if self._waiting != "poll":
+            return
+        self._polls -= 1
+        if self._buffer or self._eof:
+            value = bytes(self._buffer) if self._buffer else b""
+            self._buffer.clear()
+            self._resume(value, None)
+        elif self._polls > 0:
+            self._loop.call_soon(self._poll_turn)
+        else:
+            self._resume(None, None)
+
+    # -- the transport's callbacks ---------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes from the server: to the flow if it waits for them, else kept."""
+        if self._waiting == "read":
+            if self._buffer:
+                self._buffer += data
+                data = bytes(self._buffer)
+                self._buffer.clear()
+            self._resume(data, None)
+        else:
+            self._buffer += data
+
+    def eof_received(self) -> bool:
+        """The server closed its side."""
+        self._eof = True
+        if self._waiting == "read":
+            self._resume(*self._at_end())
+        return not self._over_ssl  # as asyncio's stream protocol answers
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The connection is gone (reset, or closed)."""
+        self._lost_called, self._lost_exc = True, exc
+        self._eof = True
+        self._lost = exc
+        if self._waiting == "read":
+            self._resume(*self._at_end())
+        elif self._waiting == "write":
+            error = translate(
+                exc or ConnectionResetError("the connection was lost"),
+                self._stage,
+                self._stream.where,
+            )
+            self._resume(None, error)
+
+    def pause_writing(self) -> None:
+        """The transport's buffer is full: the next write waits."""
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        """The transport drained: a waiting write goes on."""
+        self._paused = False
+        if self._waiting == "write":
+            self._resume(None, None)
