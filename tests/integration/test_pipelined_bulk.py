@@ -14,17 +14,27 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest_mailer import Fault, Mini, mailer_options, message_id_of, mini_servers
+from conftest_mailer import Fault, Mini, eventually, mailer_options, message_id_of, mini_servers
 
-from mailtransfer import AsyncMailer, Mailer, PoolLimits, RetryPolicy, SendResult
+from mailtransfer import (
+    AsyncMailer,
+    ImplicitTLS,
+    Mailer,
+    PoolLimits,
+    RetryPolicy,
+    SendResult,
+    StartTLS,
+    Timeouts,
+)
 from mailtransfer.errors import (
     DeliveryUnknown,
     MailTransferError,
+    ReadTimeout,
     RecipientsRefused,
     ReplyError,
     Stage,
 )
-from mailtransfer.testing import RecordingServer, ScriptedPeer, ScriptedServer
+from mailtransfer.testing import RecordingServer, ScriptedPeer, ScriptedServer, TLSCertificates
 
 Outcomes = list[SendResult | MailTransferError]
 
@@ -289,3 +299,121 @@ def test_bad_item_in_the_middle_is_reported_and_the_run_goes_on(mini: Mini, kind
     assert isinstance(outcomes[3], MailTransferError)
     assert [isinstance(o, SendResult) for o in outcomes] == [True] * 3 + [False] + [True] * 2
     assert script.connections == 1
+
+
+# -- the asyncio run inside the transport's callbacks (InlineDriver) ---------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("mode", ["starttls", "implicit"])
+def test_runs_over_tls(
+    recording_server: Callable[..., RecordingServer],
+    tls: TLSCertificates,
+    kind: str,
+    mode: str,
+) -> None:
+    """The runs go over STARTTLS and implicit TLS sessions alike (the TLS transport)."""
+    if mode == "starttls":
+        server = recording_server(tls_context=tls.server_context)
+        policy: Any = StartTLS(context=tls.client_context)
+    else:
+        server = recording_server(implicit_tls=tls.server_context)
+        policy = ImplicitTLS(context=tls.client_context)
+    options = mailer_options(server.port, host="localhost", tls=policy)
+    outcomes = send_many(kind, items(12), **options)
+    assert all(isinstance(o, SendResult) for o in outcomes), outcomes
+    assert sorted(message_id_of(m.data) or "" for m in server.messages) == sorted(
+        f"<m{i}@example.org>" for i in range(12)
+    )
+    assert all(m.tls for m in server.messages)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_large_bodies_wait_for_the_transport_to_drain(
+    smtp_server: RecordingServer, kind: str
+) -> None:
+    """900 KB bodies fill the transport's buffer: each write waits for it to drain."""
+    big = "x" * 76 + "\n"
+    batch = items(5, text=big * 12_000)
+    options = mailer_options(smtp_server.port, limits=PoolLimits(max_connections=1))
+    outcomes = send_many(kind, batch, **options)
+    assert all(isinstance(o, SendResult) for o in outcomes), outcomes
+    assert len(smtp_server.messages) == 5
+    assert all(len(m.data) > 900_000 for m in smtp_server.messages)
+
+
+class SlowAtDot:
+    """A PIPELINING server that answers the ``n``-th end of data only after ``delay`` s.
+
+    It records the message only if the client is still there to hear the answer.
+    """
+
+    def __init__(self, n: int, delay: float) -> None:
+        self.n, self.delay = n, delay
+        self.dots = 0
+        self.accepted: list[bytes] = []
+
+    async def __call__(self, peer: ScriptedPeer) -> None:
+        await peer.send(b"220 slow.test ESMTP\r\n")
+        await peer.expect(b"EHLO")
+        await peer.send(b"250-slow.test\r\n250 PIPELINING\r\n")
+        while True:
+            line = await peer.readline()
+            verb = line[:4].upper()
+            if verb == b"DATA":
+                await peer.send(b"354 go ahead\r\n")
+                body = await peer.read_until_dot()
+                self.dots += 1
+                if self.dots == self.n:
+                    await peer.sleep(self.delay)
+                    if peer.closed:
+                        return
+                self.accepted.append(body)
+                await peer.send(b"250 2.0.0 queued\r\n")
+            elif verb == b"QUIT" or not line:
+                await peer.send(b"221 bye\r\n")
+                return
+            else:
+                await peer.send(b"250 ok\r\n")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_answer_to_an_end_of_data_in_time(kind: str) -> None:
+    """The 3rd end of data gets no answer within Timeouts.data: DeliveryUnknown for it only.
+
+    The 4th message, whose envelope rode with that end, goes again on a new connection.
+    """
+    script = SlowAtDot(3, delay=1.5)
+    with ScriptedServer(script) as server:
+        timeouts = Timeouts(connect=5, greeting=5, command=5, data=0.5)
+        options = mailer_options(
+            server.port, limits=PoolLimits(max_connections=1), timeouts=timeouts, deferral=0
+        )
+        outcomes = send_many(kind, items(6), **options)
+    unknown = [o for o in outcomes if isinstance(o, DeliveryUnknown)]
+    assert len(unknown) == 1
+    assert isinstance(unknown[0].__cause__, ReadTimeout)
+    assert [type(o) for o in outcomes].count(SendResult) == 5
+    assert len(script.accepted) == 5  # the unanswered one was dropped by the server
+
+
+def test_async_cancelled_run_leaks_nothing() -> None:
+    """Cancel send_many while a run waits for a reply: the connection is dropped, slot freed."""
+    script = SlowAtDot(2, delay=1.5)
+
+    async def main(port: int) -> Any:
+        mailer = AsyncMailer(**mailer_options(port, limits=PoolLimits(max_connections=1)))
+        task = asyncio.ensure_future(mailer.send_many(items(5), concurrency=2))
+        await eventually(lambda: script.dots >= 2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        (pool,) = mailer.pools.values()
+        stats = pool.stats
+        await mailer.aclose()
+        return stats
+
+    with ScriptedServer(script) as server:
+        stats = asyncio.run(main(server.port))
+    assert stats.in_use == 0
+    assert len(script.accepted) == 1

@@ -25,7 +25,7 @@ from .._flows._io import Deadline, Flow, Poll, Read, Write
 from .._flows._translate import timeout_error, translate
 from ..errors import MailTransferError, UsageError
 from ..protocol import Stage
-from ._stream import AsyncStream, _buffered
+from ._stream import AsyncStream, LazyTimer, _buffered
 
 __all__ = ["InlineDriver"]
 
@@ -53,7 +53,7 @@ class InlineDriver(asyncio.Protocol):
         self._deadline: float | None = None
         self._seconds: float | None = None
         self._stage = Stage.MAIL
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = LazyTimer(lambda: self._deadline, self._on_deadline)
         self._done: asyncio.Future[Any] = self._loop.create_future()
 
     @staticmethod
@@ -84,7 +84,7 @@ class InlineDriver(asyncio.Protocol):
             self._advance(None, None)
             return await self._done
         finally:
-            self._stop_timer()
+            self._timer.cancel()
             transport.set_protocol(original)
             self._hand_back(original)
             if not self._done.done():  # cancelled: the flow goes no further
@@ -155,7 +155,7 @@ class InlineDriver(asyncio.Protocol):
                 error = UsageError(f"{kind.__name__} cannot run inside transport callbacks")
 
     def _finish(self, value: Any, exc: BaseException | None) -> None:
-        self._stop_timer()
+        self._timer.cancel()
         if self._done.done():
             return
         if exc is not None:
@@ -165,14 +165,8 @@ class InlineDriver(asyncio.Protocol):
 
     def _wait(self, what: str) -> None:
         self._waiting = what
-        deadline = self._deadline
-        if deadline is not None:
-            timer = self._timer
-            if timer is not None:
-                if timer.when() <= deadline:
-                    return
-                timer.cancel()
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+        if self._deadline is not None:
+            self._timer.arm(self._deadline)
 
     def _resume(self, value: Any, error: MailTransferError | None) -> None:
         self._waiting = None
@@ -205,21 +199,11 @@ class InlineDriver(asyncio.Protocol):
             return timeout_error(self._stage, operation, self._seconds, self._stream.where)
         return None
 
-    def _on_timer(self) -> None:
-        self._timer = None
+    def _on_deadline(self) -> None:
         waiting = self._waiting
-        deadline = self._deadline
-        if waiting not in ("read", "write") or deadline is None:
-            return
-        if self._loop.time() < deadline:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
-            return
-        self._resume(None, timeout_error(self._stage, waiting, self._seconds, self._stream.where))
-
-    def _stop_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if waiting in ("read", "write"):
+            error = timeout_error(self._stage, waiting, self._seconds, self._stream.where)
+            self._resume(None, error)
 
     def _poll_turn(self) -> None:
         if self._waiting != "poll":

@@ -7,18 +7,64 @@ import contextlib
 import select
 import ssl
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from .._flows._translate import timeout_error, translate
 from ..protocol import Stage
 
-__all__ = ["AsyncStream"]
+__all__ = ["AsyncStream", "LazyTimer"]
 
 READ_SIZE = 64 * 1024
 
 
 class _Expired(TimeoutError):
     """A read's deadline passed (raised inside the stream, turned into a typed Timeout)."""
+
+
+class LazyTimer:
+    """One timer for many waits, each of which must end by the current deadline.
+
+    Deadlines only move later as a session goes on, so a timer set for an earlier
+    one is kept; when it fires early it sets itself again for the current deadline.
+    No timer is made and cancelled per wait.
+
+    Args:
+        deadline: the current deadline (a loop time), or None.
+        expired: called once the current deadline has passed; it decides whether
+            anything was waiting.
+    """
+
+    def __init__(self, deadline: Callable[[], float | None], expired: Callable[[], None]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._deadline = deadline
+        self._expired = expired
+        self._handle: asyncio.TimerHandle | None = None
+
+    def arm(self, deadline: float) -> None:
+        """Make sure the timer fires no later than ``deadline``."""
+        handle = self._handle
+        if handle is not None:
+            if handle.when() <= deadline:
+                return
+            handle.cancel()
+        self._handle = self._loop.call_at(deadline, self._fire)
+
+    def cancel(self) -> None:
+        """Stop the timer (the stream is closing)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _fire(self) -> None:
+        self._handle = None
+        deadline = self._deadline()
+        if deadline is None:
+            return
+        if self._loop.time() < deadline:
+            self._handle = self._loop.call_at(deadline, self._fire)
+            return
+        self._expired()
 
 
 class AsyncStream:
@@ -35,7 +81,7 @@ class AsyncStream:
         self._seconds: float | None = None
         self._stage = Stage.CONNECT
         self._poller: select.poll | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = LazyTimer(lambda: self._deadline, self._on_deadline)
         self._reading = False
 
     @classmethod
@@ -93,7 +139,7 @@ class AsyncStream:
         if deadline is not None:
             self._remaining("read")
             if not _buffered(reader) and not reader.at_eof():
-                self._arm(deadline)
+                self._timer.arm(deadline)
         self._reading = True
         try:
             return await reader.read(READ_SIZE)
@@ -104,29 +150,9 @@ class AsyncStream:
         finally:
             self._reading = False
 
-    def _arm(self, deadline: float) -> None:
-        """Make sure a timer fires no later than ``deadline`` while a read waits.
-
-        One timer serves many reads: deadlines only move later as a session goes on,
-        so a timer set for an earlier one is kept; when it fires early it sets itself
-        again for the current deadline. No timer is made and cancelled per read.
-        """
-        timer = self._timer
-        if timer is not None:
-            if timer.when() <= deadline:
-                return
-            timer.cancel()
-        self._timer = self._loop.call_at(deadline, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        deadline = self._deadline
-        if not self._reading or deadline is None:
-            return  # no read waits: the next one checks the deadline itself
-        if self._loop.time() < deadline:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
-            return
-        self._expire()
+    def _on_deadline(self) -> None:
+        if self._reading:  # else no read waits: the next one checks the deadline itself
+            self._expire()
 
     def _expire(self) -> None:
         """The deadline passed during a read: end that read with ``_Expired``.
@@ -232,14 +258,9 @@ class AsyncStream:
         obj = self.writer.get_extra_info("ssl_object")
         return obj if isinstance(obj, ssl.SSLObject) else None
 
-    def _stop_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
     async def close(self) -> None:
         """Close the stream; never raises."""
-        self._stop_timer()
+        self._timer.cancel()
         try:
             self.writer.close()
             await asyncio.wait_for(self.writer.wait_closed(), 1.0)
@@ -248,7 +269,7 @@ class AsyncStream:
 
     def abort(self) -> None:
         """Drop the connection at once (no close handshake); never raises."""
-        self._stop_timer()
+        self._timer.cancel()
         with contextlib.suppress(OSError, RuntimeError):
             self.writer.transport.abort()
 
