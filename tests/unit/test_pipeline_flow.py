@@ -162,3 +162,13 @@ def test_without_cross_pipelining_one_transaction_at_a_time(pipelining: bool) ->
     assert error is None
     assert not any(b".\r\nMAIL" in w for w in writes)
     assert all(isinstance(o, SendResult) for _, o in source.finished)
+
+
+def test_a_first_message_refused_by_the_core_checks_does_not_end_the_run() -> None:
+    """Nothing of message 1 went out (its size is over the limit): the session goes on."""
+    source = Source([job(1, size=5000), job(2)])
+    writes, error = drive(pipeline(ready(), source, Timeouts()), [ENVELOPE_OK, QUEUED])
+    assert error is None
+    assert isinstance(dict(source.finished)[1], MessageTooLarge)
+    assert isinstance(dict(source.finished)[2], SendResult)
+    assert not any(b"SIZE=5000" in w for w in writes)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..config import Timeouts
-from ..errors import MailTransferError, RecipientsRefused, ReplyError
+from ..errors import MailTransferError, RecipientsRefused, ReplyError, UsageError
 from ..protocol import Connection, MailFrom, RcptTo, Response, Stage, State
 from ..results import SendResult
 from ._common import check_unsolicited
@@ -89,11 +89,13 @@ def session_survives(conn: Connection, exc: MailTransferError) -> bool:
     """Whether a session can go on after ``exc``: a refused command yes, anything else no.
 
     Refused recipients count as a refused command: the transaction flow has
-    already reset the transaction. A 421 always ends the session.
+    already reset the transaction. So does a command the core refused to send
+    (a ``UsageError``, such as a size above the server's limit) when it left the
+    session between transactions. A 421 always ends the session.
     """
     if isinstance(exc, ReplyError) and exc.reply.code == 421:
         return False
-    return isinstance(exc, (ReplyError, RecipientsRefused)) and conn.state in (
+    return isinstance(exc, (ReplyError, RecipientsRefused, UsageError)) and conn.state in (
         State.READY,
         State.CONNECTED,
     )

@@ -214,8 +214,6 @@ class SessionBase:
         """
         if not exc.transcript:
             exc.transcript = self.protocol.transcript()
-        if isinstance(exc, UsageError):
-            return self.protocol.state in (State.READY, State.CONNECTED)
         return session_survives(self.protocol, exc)
 
     def _describe(self) -> str:
