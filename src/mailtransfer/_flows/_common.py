@@ -9,7 +9,7 @@ from ..errors import RemoteProtocolError, ServerDisconnected, classify
 from ..protocol import NEED_DATA, Command, Connection, ConnectionClosed, Response, Stage
 from ._io import POLL, READ, Deadline, Instruction, Write
 
-__all__ = ["check_unsolicited", "command", "read_response"]
+__all__ = ["buffered_response", "check_unsolicited", "command", "read_response"]
 
 
 def read_response(conn: Connection, stage: Stage) -> Generator[Instruction, Any, Response]:
@@ -21,35 +21,49 @@ def read_response(conn: Connection, stage: Stage) -> Generator[Instruction, Any,
         RemoteProtocolError: the reply broke the protocol (its stage is set to ``stage``).
     """
     while True:
-        try:
-            event = conn.next_event()
-        except RemoteProtocolError as exc:
-            # The core knows the bytes, not the session: say where the bad reply came.
-            if exc.stage is None:
-                exc.stage = stage
-            raise
-        if event is NEED_DATA:
-            data = yield READ
-            conn.receive_data(data)
-            continue
-        if isinstance(event, ConnectionClosed):
-            raise ServerDisconnected(
-                f"the server closed the connection during {stage.value}",
-                stage=stage,
-                transcript=conn.transcript(),
-            )
-        assert isinstance(event, Response)
-        if event.reply.code == 421:
-            # RFC 5321 3.8: the server is closing the session, whatever it was asked; any
-            # replies still awaited will never come. Report the 421 itself.
-            error = classify(
-                event.reply,
-                stage=stage,
-                command=event.command.redacted() if event.command is not None else None,
-            )
-            error.transcript = conn.transcript()
-            raise error
-        return event
+        response = buffered_response(conn, stage)
+        if response is not None:
+            return response
+        data = yield READ
+        conn.receive_data(data)
+
+
+def buffered_response(conn: Connection, stage: Stage) -> Response | None:
+    """The next reply if its bytes are all in, else None: :func:`read_response` without I/O.
+
+    A run of pipelined replies usually arrives in one read; taking the rest this way
+    costs no generator each.
+
+    Raises:
+        ServerDisconnected, ServiceUnavailable, RemoteProtocolError: as :func:`read_response`.
+    """
+    try:
+        event = conn.next_event()
+    except RemoteProtocolError as exc:
+        # The core knows the bytes, not the session: say where the bad reply came.
+        if exc.stage is None:
+            exc.stage = stage
+        raise
+    if event is NEED_DATA:
+        return None
+    if isinstance(event, ConnectionClosed):
+        raise ServerDisconnected(
+            f"the server closed the connection during {stage.value}",
+            stage=stage,
+            transcript=conn.transcript(),
+        )
+    assert isinstance(event, Response)
+    if event.reply.code == 421:
+        # RFC 5321 3.8: the server is closing the session, whatever it was asked; any
+        # replies still awaited will never come. Report the 421 itself.
+        error = classify(
+            event.reply,
+            stage=stage,
+            command=event.command.redacted() if event.command is not None else None,
+        )
+        error.transcript = conn.transcript()
+        raise error
+    return event
 
 
 def check_unsolicited(conn: Connection, stage: Stage) -> Generator[Instruction, Any, None]:

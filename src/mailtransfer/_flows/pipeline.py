@@ -115,6 +115,10 @@ def pipeline(
             had not gone out given back).
     """
     cross = cross and conn.extensions.pipelining and not conn.lmtp
+    # The deadlines of each phase, made once for the run.
+    envelope_deadline = Deadline(timeouts.command, Stage.MAIL)
+    body_deadline = Deadline(timeouts.command, Stage.DATA_BODY)
+    end_deadline = Deadline(timeouts.data, Stage.END_OF_DATA)
     job = source.take()
     group: list[Any] | None = None  # the job's envelope, when it already went out
     while job is not None:
@@ -124,7 +128,7 @@ def pipeline(
             continue
         # -- the envelope's replies (the envelope went out with the last end of data) -------
         try:
-            yield Deadline(timeouts.command, Stage.MAIL)
+            yield envelope_deadline
             if group is None:
                 yield from check_unsolicited(conn, Stage.MAIL)
                 group = envelope_group(job.mail, job.rcpts, data=True)
@@ -162,10 +166,10 @@ def pipeline(
                     # commands that will never be written. End the session after this one.
                     spoilt = exc
         try:
-            yield Deadline(timeouts.command, Stage.DATA_BODY)
+            yield body_deadline
             # A failed write is retry-safe for this message: the mark is its last bytes.
             yield Write(data)
-            yield Deadline(timeouts.data, Stage.END_OF_DATA)
+            yield end_deadline
             finals: list[Response] = yield from read_finals(conn, count=1)
         except MailTransferError as exc:
             source.finish(job, exc)

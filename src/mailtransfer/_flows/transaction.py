@@ -36,7 +36,7 @@ from ..protocol import (
 )
 from ..protocol._data import LineEndingNormalizer
 from ..results import SendResult, parse_queue_id
-from ._common import check_unsolicited, command, read_response
+from ._common import buffered_response, check_unsolicited, command, read_response
 from ._io import POLL, Deadline, Instruction, Write
 
 __all__ = [
@@ -140,7 +140,9 @@ def read_group(
     replies: list[Response] = []
     data_response: Response | None = None
     for cmd in group:
-        response = yield from read_response(conn, cmd.stage)
+        response = buffered_response(conn, cmd.stage)
+        if response is None:
+            response = yield from read_response(conn, cmd.stage)
         if cmd.verb == "DATA":
             data_response = response
         else:
@@ -213,7 +215,10 @@ def read_finals(
     finals: list[Response] = []
     try:
         while conn.pending if count is None else len(finals) < count:
-            finals.append((yield from read_response(conn, Stage.END_OF_DATA)))
+            response = buffered_response(conn, Stage.END_OF_DATA)
+            if response is None:
+                response = yield from read_response(conn, Stage.END_OF_DATA)
+            finals.append(response)
     except ReplyError:
         raise  # a 421 answering the end of data: the message was not accepted
     except MailTransferError as exc:
@@ -238,12 +243,15 @@ def result(
         ReplyError: the message (or a BDAT chunk) was refused.
         RecipientsRefused: LMTP, and every recipient refused the message.
     """
-    # Replies to non-last BDAT chunks come first when they were pipelined.
-    chunk_replies = [r for r in finals if isinstance(r.command, Bdat) and not r.command.last]
-    for response in chunk_replies:
-        if not response.reply.is_success:
-            raise _with_transcript(classify(response.reply, stage=Stage.BDAT, command="BDAT"), conn)
-    finals = [r for r in finals if not (isinstance(r.command, Bdat) and not r.command.last)]
+    if len(finals) > 1:
+        # Replies to non-last BDAT chunks come first when they were pipelined.
+        chunks = [r for r in finals if isinstance(r.command, Bdat) and not r.command.last]
+        for response in chunks:
+            if not response.reply.is_success:
+                raise _with_transcript(
+                    classify(response.reply, stage=Stage.BDAT, command="BDAT"), conn
+                )
+        finals = [r for r in finals if not (isinstance(r.command, Bdat) and not r.command.last)]
     final = finals[-1]
     if conn.lmtp:
         delivered: dict[str, Reply] = {}
