@@ -9,7 +9,8 @@ What it shows:
 1. ``send_many()`` sends 300 messages over at most 4 connections (``PoolLimits``), reusing
    each connection for up to 50 messages, and reports progress. Results come back in input
    order; the two messages whose only recipient is refused come back as
-   ``RecipientsRefused`` *in their place*, without stopping the others.
+   ``RecipientsRefused`` *in their place*, without stopping the others. Each connection
+   pipelines its messages: a message's envelope goes out with the end of the one before.
 2. ``rate_limit=20`` paces a relay to 20 messages per second, however many threads send.
 3. Two relay URLs: the first turns connections away (``421`` at the greeting), so each
    message fails over to the second, and the failed relay sits out a cool-down instead of
