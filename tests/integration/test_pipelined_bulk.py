@@ -417,3 +417,38 @@ def test_async_cancelled_run_leaks_nothing() -> None:
         stats = asyncio.run(main(server.port))
     assert stats.in_use == 0
     assert len(script.accepted) == 1
+
+
+async def flood_instead_of_reading(peer: ScriptedPeer) -> None:
+    """Says 354, then stops reading and sends 2 MB of junk (THREATS: a hostile server)."""
+    await peer.send(b"220 flood.test ESMTP\r\n")
+    await peer.expect(b"EHLO")
+    await peer.send(b"250-flood.test\r\n250 PIPELINING\r\n")
+    await peer.expect(b"MAIL")
+    await peer.expect(b"RCPT")
+    await peer.expect(b"DATA")
+    await peer.send(b"250 ok\r\n250 ok\r\n354 go ahead\r\n")
+    for _ in range(32):
+        await peer.send(b"x" * 65536)
+    await peer.sleep(1)
+
+
+def test_async_flood_instead_of_replies_is_a_typed_error() -> None:
+    """A server that floods junk instead of reading: a typed error, no hang, bounded reads.
+
+    The body fits in the kernel's buffers, so it counts as sent: the junk where the final
+    reply should be gives ``DeliveryUnknown`` (its cause: a reply line over the limit).
+    """
+    with ScriptedServer(flood_instead_of_reading) as server:
+        timeouts = Timeouts(connect=5, greeting=5, command=1.0, data=5)
+        options = mailer_options(
+            server.port,
+            limits=PoolLimits(max_connections=1),
+            timeouts=timeouts,
+            retry=RetryPolicy.none(),
+        )
+        big = "y" * 76 + "\n"
+        outcomes = send_many("async", items(1, text=big * 12_000), **options)
+    (outcome,) = outcomes
+    assert isinstance(outcome, DeliveryUnknown)
+    assert "longer than" in str(outcome.__cause__)

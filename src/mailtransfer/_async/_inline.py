@@ -25,12 +25,14 @@ from .._flows._io import Deadline, Flow, Poll, Read, Write
 from .._flows._translate import timeout_error, translate
 from ..errors import MailTransferError, UsageError
 from ..protocol import Stage
-from ._stream import AsyncStream, LazyTimer, _buffered
+from ._stream import READ_SIZE, AsyncStream, LazyTimer, _buffered
 
 __all__ = ["InlineDriver"]
 
 _POLL_TURNS = 2
 """Loop turns a poll waits for bytes the kernel holds (see ``AsyncStream.poll``)."""
+_BUFFER_LIMIT = 2 * READ_SIZE
+"""Unread bytes kept before the transport stops reading (as asyncio's streams do)."""
 
 
 class InlineDriver(asyncio.Protocol):
@@ -49,6 +51,7 @@ class InlineDriver(asyncio.Protocol):
         self._lost_exc: BaseException | None = None
         self._waiting: str | None = None  # "read", "write" (drain) or "poll"
         self._paused = False
+        self._reading_paused = False
         self._polls = 0
         self._deadline: float | None = None
         self._seconds: float | None = None
@@ -66,6 +69,7 @@ class InlineDriver(asyncio.Protocol):
             and not reader.at_eof()
             and reader.exception() is None
             and not transport.is_closing()
+            and transport.is_reading()
             and hasattr(transport, "set_protocol")
         )
 
@@ -92,6 +96,8 @@ class InlineDriver(asyncio.Protocol):
 
     def _hand_back(self, original: Any) -> None:
         """Tell the stream's protocol what happened while it was away."""
+        if self._reading_paused and not self._lost_called:
+            self._transport.resume_reading()  # the stream's reader applies its own limit
         if self._paused:
             original.pause_writing()  # it must see the pause before the resume
         if self._buffer:
@@ -129,6 +135,9 @@ class InlineDriver(asyncio.Protocol):
                 if self._buffer:
                     value = bytes(self._buffer)
                     self._buffer.clear()
+                    if self._reading_paused:
+                        self._reading_paused = False
+                        self._transport.resume_reading()
                 elif self._eof:
                     value, error = self._at_end()
                 else:
@@ -228,8 +237,12 @@ class InlineDriver(asyncio.Protocol):
                 data = bytes(self._buffer)
                 self._buffer.clear()
             self._resume(data, None)
-        else:
-            self._buffer += data
+            return
+        self._buffer += data
+        if len(self._buffer) > _BUFFER_LIMIT and not self._reading_paused:
+            # A server that talks while nobody listens is not read without limit.
+            self._reading_paused = True
+            self._transport.pause_reading()
 
     def eof_received(self) -> bool:
         """The server closed its side."""
