@@ -17,15 +17,18 @@ import pytest
 from conftest_mailer import Fault, Mini, eventually, mailer_options, message_id_of, mini_servers
 
 from mailtransfer import (
+    AsyncConnection,
     AsyncMailer,
     ImplicitTLS,
     Mailer,
+    NoTLS,
     PoolLimits,
     RetryPolicy,
     SendResult,
     StartTLS,
     Timeouts,
 )
+from mailtransfer._async._inline import InlineDriver
 from mailtransfer.errors import (
     DeliveryUnknown,
     MailTransferError,
@@ -452,3 +455,20 @@ def test_async_flood_instead_of_replies_is_a_typed_error() -> None:
     (outcome,) = outcomes
     assert isinstance(outcome, DeliveryUnknown)
     assert "longer than" in str(outcome.__cause__)
+
+
+def test_async_reads_are_not_mmap_sized(smtp_server: RecordingServer) -> None:
+    """A plain asyncio transport reads 64 KiB at a time, not 256 KiB (no mmap per read).
+
+    A 256 KiB read buffer is allocated with mmap and given back with mremap and munmap:
+    ``strace -c`` showed three extra system calls per read, the dearest part of a read.
+    """
+
+    async def main() -> Any:
+        conn = AsyncConnection("127.0.0.1", smtp_server.port, tls=NoTLS())
+        async with conn:
+            assert conn._stream is not None
+            return conn._stream.writer.transport.max_size  # type: ignore[attr-defined]
+
+    assert asyncio.run(main()) == 64 * 1024
+    assert issubclass(InlineDriver, asyncio.BufferedProtocol)  # reads into one buffer

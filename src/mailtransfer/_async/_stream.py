@@ -115,6 +115,7 @@ class AsyncStream:
         except (OSError, ssl.SSLError) as exc:
             tls_stage = Stage.TLS_HANDSHAKE if isinstance(exc, ssl.SSLError) else stage
             raise translate(exc, tls_stage, where) from exc
+        _limit_read_size(writer.transport)
         return cls(reader, writer, where)
 
     def set_deadline(self, seconds: float | None, stage: Stage) -> None:
@@ -272,6 +273,19 @@ class AsyncStream:
         self._timer.cancel()
         with contextlib.suppress(OSError, RuntimeError):
             self.writer.transport.abort()
+
+
+def _limit_read_size(transport: Any) -> None:
+    """Read at most ``READ_SIZE`` bytes at a time from a plain asyncio socket transport.
+
+    asyncio's selector transports ``recv(256 KiB)`` into a new object for every read.
+    glibc serves an allocation that large with ``mmap``, and shrinking and freeing it
+    take ``mremap`` and ``munmap``: three system calls per read, more than the read
+    itself costs for an SMTP reply. 64 KiB comes from the heap. ``max_size`` is the
+    transport's (undocumented) attribute for that size; other transports are left alone.
+    """
+    if isinstance(getattr(type(transport), "max_size", None), int):
+        transport.max_size = READ_SIZE
 
 
 def _buffered(reader: asyncio.StreamReader) -> int:
