@@ -173,6 +173,23 @@ def test_cached_commands_equal_fresh_ones() -> None:
     assert other.size == 124
 
 
+def test_cached_recipient_list_is_the_callers_own() -> None:
+    """Changing the returned list does not change what the next caller gets."""
+    _, first = envelope_commands("a@example.org", ["b@example.org"], EXTENSIONS, size=7)
+    first.append(RcptTo(recipient="intruder@example.org"))
+    _, second = envelope_commands("a@example.org", ["b@example.org"], EXTENSIONS, size=7)
+    assert second == [RcptTo(recipient="b@example.org")]
+
+
+def test_eight_bit_body_parameter_is_part_of_the_cached_envelope() -> None:
+    eight_bit = Extensions.from_ehlo(Reply(250, ("mx.example.org", "8BITMIME", "SIZE 1000")))
+    plain, _ = envelope_commands("a@example.org", ["b@example.org"], eight_bit, size=9)
+    marked, _ = envelope_commands(
+        "a@example.org", ["b@example.org"], eight_bit, size=9, eight_bit=True
+    )
+    assert (plain.body, marked.body) == (None, "8BITMIME")
+
+
 @pytest.mark.parametrize("bad", [123, None, b"b@example.org", ["b@example.org"]])
 def test_recipient_of_wrong_type_is_a_typed_error(bad: Any) -> None:
     with pytest.raises(InvalidAddress):

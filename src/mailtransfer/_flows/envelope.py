@@ -32,12 +32,64 @@ def envelope_commands(
     refuses it with ``SMTPUTF8Required`` if the server lacks the extension);
     ``BODY=8BITMIME`` is added for an 8-bit body when the server offers it.
     """
-    reverse = parse_reverse_path(sender)
-    needs_utf8 = smtputf8 or (reverse is not None and reverse.needs_smtputf8)
-    needs_utf8 = needs_utf8 or any(parse_mailbox(r).needs_smtputf8 for r in recipients)
     if body_type is None and eight_bit and extensions.eightbitmime:
         body_type = "8BITMIME"
     mail_size = size if extensions.size is not None else None
+    if (
+        ret is None
+        and envid is None
+        and notify is None
+        and not requiretls
+        and type(sender) is str
+        and type(recipients) in (list, tuple)
+        and type(body_type) in (str, type(None))
+    ):
+        plain = tuple(recipients)
+        if all(type(r) is str for r in plain):
+            # The common bulk case, the same envelope again and again: one lookup.
+            key = (sender, plain, type(mail_size), mail_size, body_type, bool(smtputf8))
+            mail, rcpts = _plain_commands(key)
+            return mail, list(rcpts)
+    return _commands(
+        sender,
+        recipients,
+        mail_size,
+        body_type,
+        smtputf8=smtputf8,
+        ret=ret,
+        envid=envid,
+        notify=notify,
+        requiretls=requiretls,
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_commands(key: tuple[Any, ...]) -> tuple[MailFrom, tuple[RcptTo, ...]]:
+    """The commands of an envelope of exact ``str`` addresses, without DSN or REQUIRETLS.
+
+    The key holds the size's type, so that ``1`` and ``True`` (equal, with the same
+    hash) never share an entry.
+    """
+    sender, recipients, _, mail_size, body_type, smtputf8 = key
+    mail, rcpts = _commands(sender, recipients, mail_size, body_type, smtputf8=smtputf8)
+    return mail, tuple(rcpts)
+
+
+def _commands(
+    sender: str,
+    recipients: Sequence[str],
+    mail_size: int | None,
+    body_type: str | None,
+    *,
+    smtputf8: bool = False,
+    ret: str | None = None,
+    envid: str | None = None,
+    notify: Sequence[str] | None = None,
+    requiretls: bool = False,
+) -> tuple[MailFrom, list[RcptTo]]:
+    reverse = parse_reverse_path(sender)
+    needs_utf8 = smtputf8 or (reverse is not None and reverse.needs_smtputf8)
+    needs_utf8 = needs_utf8 or any(parse_mailbox(r).needs_smtputf8 for r in recipients)
     key = (sender, type(mail_size), mail_size, body_type, needs_utf8, ret, envid, requiretls)
     mail = _mail_from(key) if _cacheable(key) else _mail_from.__wrapped__(key)
     notify_values = tuple(notify) if notify else None

@@ -21,7 +21,7 @@ the source is ever lost: it is finished (with a result or an error) or given bac
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..config import Timeouts
@@ -55,16 +55,16 @@ class Job:
     use_bdat: bool = False
     token: Any = None
     """Whatever the source needs to know which message this is."""
+    rides: bool = field(init=False)
+    """Whether the envelope can share a write with the previous message's end of data.
 
-    @property
-    def rides(self) -> bool:
-        """Whether the envelope can share a write with the previous message's end of data.
+    True for a body given as bytes that goes out in one write after DATA; BDAT and
+    streamed bodies take the ordinary, one-message-at-a-time transaction.
+    """
 
-        True for a body given as bytes that goes out in one write after DATA; BDAT
-        and streamed bodies take the ordinary, one-message-at-a-time transaction.
-        """
+    def __post_init__(self) -> None:
         body = self.body
-        return (
+        self.rides = (
             not self.use_bdat
             and self.mail.body != "BINARYMIME"
             and isinstance(body, bytes)
