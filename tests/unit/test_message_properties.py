@@ -93,6 +93,9 @@ def names(msg: Message) -> Counter[str]:
 @given(subject=HEADER_TEXT, note=HEADER_TEXT, name=HEADER_TEXT)
 @example(subject="hi\r\nBcc: victim@evil.example", note="", name="")
 @example(subject="=?utf-8?q?a=0D=0ABcc:_v@evil.example?=", note="", name="")
+# Folded across lines, this display name lost its quotes (CPython gh-80222) and went out
+# as a group "Bcc:" and extra addresses; now it is refused.
+@example(subject="", note="", name="Bcc: victim@evil.exampleBcc: victim@evil.example" * 2)
 def test_header_values_are_refused_or_reparse_exactly(subject: str, note: str, name: str) -> None:
     """Any subject, header value and display name: a typed error, or exactly the intended fields."""
     try:
@@ -401,3 +404,18 @@ def test_envelope_is_valid_or_refused(sender: str, recipients: list[str]) -> Non
     assert envelope.recipients
     assert set(envelope.recipients) <= set(recipients)
     assert not set(envelope.sender) & {"\r", "\n", "\x00"}
+
+
+def test_long_display_names_that_fold_safely_are_kept() -> None:
+    """The folding check refuses only what would read back differently."""
+    names = ["A very long display name " * 5, "Zoë Ünïcödé " * 4]
+    prepared = prepare(
+        build_message(
+            sender="alice@example.org",
+            to=[(names[0], "bob@example.net"), (names[1], "zoe@example.net")],
+            text="body",
+        )
+    )
+    back = fields(prepared.data)["To"].addresses
+    assert [a.addr_spec for a in back] == ["bob@example.net", "zoe@example.net"]
+    assert [norm(a.display_name) for a in back] == [norm(n) for n in names]

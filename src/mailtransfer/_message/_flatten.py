@@ -46,6 +46,7 @@ from ._checks import check_decoded, check_folded, check_name, check_value
 __all__ = ["flatten", "new_boundary", "wire_policy"]
 
 _CRLF = b"\r\n"
+_UNFOLD = re.compile(r"\r\n(?=[ \t])")
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 # A CR or LF in a stored raw value is only acceptable as part of a fold.
 _RAW_BAD = re.compile(r"\r(?!\n[ \t])|(?<!\r)\n(?![ \t])|\x00")
@@ -139,7 +140,39 @@ def _fold(name: str, value: Any, policy: Policy, maxlen: int, state: _State) -> 
         ) from None
     if state.headers_ascii and not folded.isascii():
         state.headers_ascii = False
+    if isinstance(value, str) and isinstance(getattr(value, "addresses", None), tuple):
+        _check_addresses_survive(name, value, folded)
     return check_folded(name, folded)
+
+
+def _check_addresses_survive(name: str, value: Any, folded: bytes) -> None:
+    """Refuse an address field whose folded form would read back as other addresses.
+
+    Some Python versions drop the quotes around a display name when they fold it
+    across lines (CPython gh-80222): ``"Bcc: x@evil.example" <bob@example.net>``
+    would go out as a group and an extra address. The folded bytes are parsed back
+    and must name the same mailboxes, with the same display names.
+
+    Raises:
+        HeaderInjection: they do not.
+    """
+    text = folded.decode("utf-8", "surrogateescape").partition(":")[2]
+    back = _hr.HeaderRegistry()(name, _UNFOLD.sub("", text).strip())
+    if _mailboxes(back) != _mailboxes(value):
+        raise HeaderInjection(
+            f"header {name} would not read back as the same addresses once folded onto"
+            " several lines (a long display name with quotes, colons, commas or @ signs);"
+            " shorten the display name"
+        )
+
+
+def _mailboxes(header: Any) -> list[tuple[str, str]]:
+    # Whitespace aside: folding may split an encoded word, and Python reads the two
+    # halves of a display name back with a space between them.
+    return [
+        (address.addr_spec, "".join(address.display_name.split()))
+        for address in getattr(header, "addresses", ())
+    ]
 
 
 def _headers(
