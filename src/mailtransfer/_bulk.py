@@ -192,7 +192,14 @@ class BulkSource:
             retries=config.retry.attempts > 1,
             defer=(lambda: pool.defer(deferral)) if deferral > 0 else None,
             budget=limit - conn.messages_sent if limit else None,
-            yield_when=lambda: pool.waiting > feed.leasing,
+            yield_when=(
+                # Hand the connection over when somebody else waits for one; with an
+                # acquire timeout, also to this batch's own waiting workers, so that none
+                # of them times out behind a long run.
+                (lambda: pool.waiting > feed.leasing)
+                if config.limits.acquire_timeout is None
+                else (lambda: pool.waiting > 0)
+            ),
         )
 
     def take(self) -> Job | None:

@@ -472,3 +472,18 @@ def test_async_reads_are_not_mmap_sized(smtp_server: RecordingServer) -> None:
 
     assert asyncio.run(main()) == 64 * 1024
     assert issubclass(InlineDriver, asyncio.BufferedProtocol)  # reads into one buffer
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_more_workers_than_connections_with_an_acquire_timeout(mini: Mini, kind: str) -> None:
+    """Six workers, one connection, a 0.5 s acquire timeout, a run of 1 s: no PoolTimeout.
+
+    With an acquire timeout, a run hands its connection over whenever anybody waits,
+    its own batch's workers included.
+    """
+    server, script = mini(reply_delay=0.05)
+    limits = PoolLimits(max_connections=1, acquire_timeout=0.5)
+    options = mailer_options(server.port, limits=limits)
+    outcomes = send_many(kind, items(20), concurrency=6, **options)
+    assert all(isinstance(o, SendResult) for o in outcomes), outcomes
+    assert script.arrivals() == {f"<m{i}@example.org>": 1 for i in range(20)}
