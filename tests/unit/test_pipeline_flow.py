@@ -21,6 +21,7 @@ from mailtransfer.errors import (
     MailTransferError,
     MessageTooLarge,
     ServerDisconnected,
+    Stage,
 )
 from mailtransfer.protocol import Connection, Ehlo, MailFrom, RcptTo
 from mailtransfer.results import SendResult
@@ -172,3 +173,43 @@ def test_a_first_message_refused_by_the_core_checks_does_not_end_the_run() -> No
     assert isinstance(dict(source.finished)[1], MessageTooLarge)
     assert isinstance(dict(source.finished)[2], SendResult)
     assert not any(b"SIZE=5000" in w for w in writes)
+
+
+@pytest.mark.parametrize(
+    ("stage", "expected"),
+    [(Stage.DATA_BODY, ServerDisconnected), (Stage.END_OF_DATA, DeliveryUnknown)],
+)
+def test_a_failed_write_with_a_rider_is_judged_by_where_it_failed(
+    stage: Stage, expected: type[MailTransferError]
+) -> None:
+    """The write of body 1, its mark and envelope 2 fails; the driver says where.
+
+    Before the mark was handed over (DATA_BODY), message 1 may be sent again; after it
+    (END_OF_DATA), its fate is unknown. Message 2 sent no body either way: given back.
+    """
+    source = Source([job(1), job(2)])
+    flow = pipeline(ready(), source, Timeouts())
+    replies = [ENVELOPE_OK]
+    value: Any = None
+    marked: list[int | None] = []
+    error: BaseException | None = None
+    instruction = flow.send(None)
+    while True:
+        try:
+            if isinstance(instruction, Write) and instruction.mark_end is not None:
+                marked.append(instruction.mark_end)
+                failure = ServerDisconnected("reset while writing", stage=stage)
+                instruction = flow.throw(failure)
+                continue
+            instruction = flow.send(value)
+        except StopIteration:
+            break
+        except MailTransferError as exc:
+            error = exc
+            break
+        value = replies.pop(0) if isinstance(instruction, Read) else None
+    assert len(marked) == 1
+    assert isinstance(error, expected)
+    ((number, outcome),) = source.finished
+    assert (number, type(outcome)) == (1, expected)
+    assert source.given_back == [2]

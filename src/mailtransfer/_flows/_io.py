@@ -36,9 +36,18 @@ class Deadline:
 
 @dataclass(frozen=True, slots=True)
 class Write:
-    """Write all of ``data``. The driver returns None."""
+    """Write all of ``data``. The driver returns None.
+
+    A write that fails may have handed part of ``data`` to the system. When
+    ``mark_end`` is set, the end-of-data mark ends at that offset and more bytes
+    follow it; a driver whose failed write had already handed over at least that
+    many bytes raises its error with the stage ``END_OF_DATA``, so the flow knows
+    the message may have gone out. (An asyncio write hands over all or nothing:
+    a failure there always comes before the first byte.)
+    """
 
     data: bytes
+    mark_end: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

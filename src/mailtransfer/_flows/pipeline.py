@@ -25,7 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..config import Timeouts
-from ..errors import MailTransferError, RecipientsRefused, ReplyError, UsageError
+from ..errors import (
+    DeliveryUnknown,
+    MailTransferError,
+    RecipientsRefused,
+    ReplyError,
+    UsageError,
+)
 from ..protocol import Connection, MailFrom, RcptTo, Response, Stage, State
 from ..results import SendResult
 from ._common import check_unsolicited
@@ -152,6 +158,7 @@ def pipeline(
         # -- the body, its end, and the next envelope in one write ---------------------------
         following = source.take()
         data = conn.send_body(job.body)  # type: ignore[arg-type]  # it rides: bytes
+        mark_end = len(data)
         group, spoilt = None, None
         if following is not None and following.rides:
             before = conn.state
@@ -167,15 +174,23 @@ def pipeline(
                     spoilt = exc
         try:
             yield body_deadline
-            # A failed write is retry-safe for this message: the mark is its last bytes.
-            yield Write(data)
+            # A write that fails before the mark is handed over is retry-safe for this
+            # message; the driver says (stage END_OF_DATA) when it failed after it.
+            yield Write(data, mark_end) if group is not None else Write(data)
             yield end_deadline
             finals: list[Response] = yield from read_finals(conn, count=1)
         except MailTransferError as exc:
-            source.finish(job, exc)
+            error = exc
+            if exc.stage is Stage.END_OF_DATA and not isinstance(
+                exc, (DeliveryUnknown, ReplyError)
+            ):
+                error = _unknown(conn, exc)  # the write failed after the mark went out
+            source.finish(job, error)
             if following is not None:
                 source.give_back(following)
-            raise
+            if error is exc:
+                raise
+            raise error from exc
         try:
             outcome: SendResult | MailTransferError = result(conn, finals, accepted, refused)
         except MailTransferError as exc:  # the message was refused; the session goes on
@@ -184,6 +199,16 @@ def pipeline(
         if spoilt is not None:
             raise spoilt
         job = following if following is not None else source.take()
+
+
+def _unknown(conn: Connection, exc: MailTransferError) -> DeliveryUnknown:
+    """The write carrying the end of data failed after the mark went out."""
+    return DeliveryUnknown(
+        "the connection failed after the whole message was sent and before the server"
+        f" answered ({exc}); the message may or may not have been accepted",
+        stage=Stage.END_OF_DATA,
+        transcript=conn.transcript(),
+    )
 
 
 def _one(

@@ -17,6 +17,7 @@ import ssl
 import time
 
 from .._flows._translate import timeout_error, translate
+from ..errors import MailTransferError
 from ..protocol import Stage
 
 __all__ = ["SocketStream"]
@@ -124,33 +125,37 @@ class SocketStream:
         except (OSError, ssl.SSLError) as exc:
             raise translate(exc, self._stage, self.where) from exc
 
-    def write(self, data: bytes) -> None:
-        """Write all of ``data`` before the deadline."""
+    def write(self, data: bytes, mark_end: int | None = None) -> None:
+        """Write all of ``data`` before the deadline.
+
+        ``mark_end``: see :class:`~mailtransfer._flows._io.Write`. A failure after
+        that many bytes went out is raised with the stage ``END_OF_DATA``.
+        """
         view = memoryview(data)
         poller = self._plain_poller()
-        if poller is not None:
-            self._remaining("write")  # a write must not start after the deadline
-            try:
-                while view:
-                    try:
-                        sent = self.sock.send(view)
-                    except BlockingIOError:
-                        sent = 0
-                    view = view[sent:]
-                    if view:
-                        self._wait(poller, select.POLLOUT, "write")
-            except OSError as exc:
-                raise translate(exc, self._stage, self.where) from exc
-            return
+        sent = 0
         try:
-            while view:
+            if poller is not None:
+                self._remaining("write")  # a write must not start after the deadline
+                while sent < len(view):
+                    with contextlib.suppress(BlockingIOError):
+                        sent += self.sock.send(view[sent:])
+                    if sent < len(view):
+                        self._wait(poller, select.POLLOUT, "write")
+                return
+            while sent < len(view):
                 self.sock.settimeout(self._remaining("write"))
-                sent = self.sock.send(view)
-                view = view[sent:]
-        except TimeoutError:
-            raise timeout_error(self._stage, "write", self._seconds, self.where) from None
-        except (OSError, ssl.SSLError) as exc:
-            raise translate(exc, self._stage, self.where) from exc
+                sent += self.sock.send(view[sent:])
+        except (OSError, ssl.SSLError, MailTransferError) as exc:
+            stage = self._stage
+            if mark_end is not None and sent >= mark_end:
+                stage = Stage.END_OF_DATA  # the end of the message went out
+            if isinstance(exc, MailTransferError):
+                exc.stage = stage
+                raise
+            if isinstance(exc, TimeoutError):
+                raise timeout_error(stage, "write", self._seconds, self.where) from None
+            raise translate(exc, stage, self.where) from exc
 
     def start_tls(self, context: ssl.SSLContext, server_hostname: str) -> ssl.SSLSocket:
         """Run the TLS handshake on this socket before the deadline."""

@@ -214,7 +214,7 @@ class SyncConnection(SessionBase):
             value, error = None, None
             try:
                 if isinstance(instruction, Write):
-                    stream.write(instruction.data)
+                    stream.write(instruction.data, instruction.mark_end)
                 elif isinstance(instruction, Read):
                     value = stream.read()
                 elif isinstance(instruction, Deadline):
