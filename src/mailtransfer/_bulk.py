@@ -119,55 +119,17 @@ class BulkSource:
     """A :class:`~mailtransfer._flows.pipeline.JobSource` over ``send_many``'s shared feed.
 
     Args:
-        conn: the leased connection the jobs are for.
-        first: the item to send first (taken before the connection was leased).
-        take_item: the next ``(index, item)`` of the feed, or None when it is done.
-        deliver: where outcomes go, as ``deliver(index, outcome)``.
-        strict: the mailer's ``strict`` (an item may override it).
+        config: the mailer's settings (signers, strict, BDAT, retries, deferral, limits).
+        conn: the connection this worker leased from ``pool``.
+        pool: that connection's pool (for deferrals, and who waits for a connection).
         host: the relay, for the results.
-        retries: whether the mailer retries at all (more than one attempt).
-        defer: called when a failure asks the whole destination to slow down.
-        budget: the most messages to take for this connection.
-        yield_when: stop taking when this returns True (others wait for a connection).
+        first: the item to send first (taken before the connection was leased).
+        feed: where the next items come from.
+        deliver: where outcomes go, as ``deliver((index, outcome))``.
     """
 
     def __init__(
         self,
-        conn: SessionBase,
-        first: tuple[int, Outgoing],
-        take_item: Callable[[], tuple[int, Outgoing] | None],
-        deliver: Callable[[int, Outcome | BaseException], None],
-        *,
-        signers: tuple[Any, ...],
-        strict: bool,
-        use_bdat: bool,
-        host: str,
-        retries: bool,
-        defer: Callable[[], None] | None,
-        budget: int | None,
-        yield_when: Callable[[], bool],
-    ) -> None:
-        self._conn = conn
-        self._first: tuple[int, Outgoing] | None = first
-        self._take_item = take_item
-        self._deliver = deliver
-        self._signers = signers
-        self._strict = strict
-        self._use_bdat = use_bdat
-        self._host = host
-        self._retries = retries
-        self._defer = defer
-        self._budget = budget
-        self._yield_when = yield_when
-        self.failed: list[Failed] = []
-        """Messages for the ordinary path, in the order they failed."""
-        self.exhausted = False
-        """The feed has no more items."""
-        self._taken = 0
-
-    @classmethod
-    def for_mailer(
-        cls,
         config: MailerConfig,
         conn: SessionBase,
         pool: Any,
@@ -175,52 +137,51 @@ class BulkSource:
         host: str,
         first: tuple[int, Outgoing],
         feed: Feed,
-        deliver: Callable[[tuple[int, Any]], None],
-    ) -> BulkSource:
-        """The source for a mailer's worker that leased ``conn`` from ``pool``."""
+        deliver: Callable[[tuple[int, Outcome | BaseException]], None],
+    ) -> None:
+        self._conn = conn
+        self._pool = pool
+        self._host = host
+        self._first: tuple[int, Outgoing] | None = first
+        self._feed = feed
+        self._deliver = deliver
+        self._signers = config.signers
+        self._strict = config.strict
+        self._use_bdat = config.use_bdat
+        self._retries = config.retry.attempts > 1
+        self._deferral = config.deferral
         limit = config.limits.max_messages_per_connection
-        deferral = config.deferral
-        return cls(
-            conn,
-            first,
-            feed.take,
-            lambda index, outcome: deliver((index, outcome)),
-            signers=config.signers,
-            strict=config.strict,
-            use_bdat=config.use_bdat,
-            host=host,
-            retries=config.retry.attempts > 1,
-            defer=(lambda: pool.defer(deferral)) if deferral > 0 else None,
-            budget=limit - conn.messages_sent if limit else None,
-            yield_when=(
-                # Hand the connection over when somebody else waits for one; with an
-                # acquire timeout, also to this batch's own waiting workers, so that none
-                # of them times out behind a long run.
-                (lambda: pool.waiting > feed.leasing)
-                if config.limits.acquire_timeout is None
-                else (lambda: pool.waiting > 0)
-            ),
-        )
+        self._budget = limit - conn.messages_sent if limit else None
+        # Hand the connection over when somebody else waits for one; with an acquire
+        # timeout, also to this batch's own waiting workers, so that none of them times
+        # out behind a long run.
+        self._own_waiters_wait = config.limits.acquire_timeout is None
+        self.failed: list[Failed] = []
+        """Messages for the ordinary path, in the order they failed."""
+        self.exhausted = False
+        """The feed has no more items."""
+        self._taken = 0
+
+    def _others_wait(self) -> bool:
+        waiting: int = self._pool.waiting
+        return waiting > (self._feed.leasing if self._own_waiters_wait else 0)
 
     def take(self) -> Job | None:
         """The next item of the feed as a job for this connection (bad items are reported)."""
         while True:
             if self._budget is not None and self._budget <= 0:
                 return None
-            if self._taken and self._yield_when():  # at least one per lease: no livelock
+            if self._taken and self._others_wait():  # at least one per lease: no livelock
                 return None
-            step, self._first = self._first or self._take_item(), None
+            step, self._first = self._first or self._feed.take(), None
             if step is None:
                 self.exhausted = True
                 return None
             index, item = step
             try:
                 job = self._job(index, item)
-            except MailTransferError as exc:
-                self._deliver(index, exc)
-                continue
-            except Exception as exc:  # a bug or bad input: the consumer raises it
-                self._deliver(index, exc)
+            except Exception as exc:  # a typed error is its outcome; a bug, the consumer raises
+                self._deliver((index, exc))
                 continue
             if self._budget is not None:
                 self._budget -= 1
@@ -253,15 +214,15 @@ class BulkSource:
                 outcome = finish_result(outcome, submission, host=self._host, strict=strict)
             except MailTransferError as exc:  # strict, and a recipient was refused
                 outcome = exc
-            self._deliver(index, outcome)
+            self._deliver((index, outcome))
             return
-        if is_deferral(outcome) and self._defer is not None:
-            self._defer()
+        if self._deferral > 0 and is_deferral(outcome):
+            self._pool.defer(self._deferral)
         if self._retries and is_retryable(outcome):
             self.failed.append(Failed(index, submission, strict, outcome, started))
             return
         note_message_id(outcome, submission)
-        self._deliver(index, outcome)
+        self._deliver((index, outcome))
 
     def give_back(self, job: Job) -> None:
         """Keep a message that was taken but not sent, for the ordinary path."""

@@ -246,7 +246,7 @@ class AsyncMailer:
             except MailTransferError:
                 pass  # no connection: this item goes the ordinary way (failover, retries)
             else:
-                source = BulkSource.for_mailer(
+                source = BulkSource(
                     self.config,
                     conn,
                     pool,
@@ -277,16 +277,15 @@ class AsyncMailer:
         # The item the ordinary way: with failover and retries when no connection opened.
         index, item = step
         try:
-            submission, strict = submission_of(item, self.config.signers)
-            outcome = await self._deliver(
-                submission, self.config.strict if strict is None else strict
-            )
-        except MailTransferError as exc:
-            outcome = exc
-        except Exception as exc:  # bad input: hand it to the consumer
+            outcome = await self._send_item(item)
+        except Exception as exc:  # a typed error is its outcome; bad input, the consumer raises
             outcome = exc
         deliver((index, outcome))
         return True
+
+    async def _send_item(self, item: Outgoing) -> SendResult:
+        submission, strict = submission_of(item, self.config.signers)
+        return await self._deliver(submission, self.config.strict if strict is None else strict)
 
     async def verify(self) -> ServerInfo:
         """Connect, negotiate TLS and log in, and report what the server offers; sends no mail."""

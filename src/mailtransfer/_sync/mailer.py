@@ -315,7 +315,7 @@ class Mailer:
             except MailTransferError:
                 pass  # no connection: this item goes the ordinary way (failover, retries)
             else:
-                source = BulkSource.for_mailer(
+                source = BulkSource(
                     self.config,
                     conn,
                     pool,
@@ -347,9 +347,7 @@ class Mailer:
         index, item = step
         try:
             outcome = self._send_item(item)
-        except MailTransferError as exc:
-            outcome = exc
-        except Exception as exc:  # bad input: hand it to the consumer
+        except Exception as exc:  # a typed error is its outcome; bad input, the consumer raises
             outcome = exc
         deliver((index, outcome))
         return True
