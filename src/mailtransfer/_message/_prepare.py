@@ -25,7 +25,7 @@ from email.parser import Parser
 from typing import Any
 
 from mailtransfer.errors import HeaderInjection, InvalidAddress, InvalidArgument
-from mailtransfer.protocol._data import normalize_line_endings
+from mailtransfer.protocol._data import is_canonical, normalize_line_endings
 from mailtransfer.protocol._grammar import Mailbox
 
 from ._addresses import derive_envelope_addresses, parse_header_value
@@ -39,7 +39,6 @@ _BCC = frozenset({"bcc", "resent-bcc"})
 _FIELD_NAME = re.compile(rb"[!-9;-~]+")
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _BARE_CR = re.compile(rb"\r(?!\n)")
-_NOT_CR_LF = bytes(sorted(set(range(256)) - {0x0D, 0x0A}))
 # A well-formed header section (CRLF line endings, no bare CR): fields ``Name: value`` with
 # an RFC 5322 ftext name, each followed by continuation lines that start with a space or a
 # tab and are not whitespace only; no NUL anywhere.
@@ -383,7 +382,7 @@ def _prepare_bytes(data: bytes, envelope: Envelope, domain: str | None) -> Prepa
         head = _canonical_head(head)
         checked = b"=?" not in head and _HEADER_SECTION.fullmatch(head) is not None
     # A BINARYMIME body goes out in BDAT chunks exactly as given.
-    body_as_is = envelope.body == "BINARYMIME" or _is_canonical(data, body_start)
+    body_as_is = envelope.body == "BINARYMIME" or is_canonical(data, body_start)
     headers_ascii = head.isascii()  # Bcc fields included, as before they are removed
     lowered = b"\r\n" + head.lower()  # see _field_value
     if not checked or b"\r\nbcc:" in lowered or b"\r\nresent-bcc:" in lowered:
@@ -428,21 +427,6 @@ def _canonical_head(head: bytes) -> bytes:
     if head and not head.endswith(b"\r\n"):
         head += b"\r\n"
     return head
-
-
-def _is_canonical(data: bytes, start: int = 0) -> bool:
-    """Whether ``data[start:]`` is unchanged by :func:`normalize_line_endings`.
-
-    Canonical means every CR starts a CRLF and every LF ends one. With every
-    other byte deleted, what is left must be ``CR LF CR LF ...`` (as many CRLFs
-    as half its length: they cannot overlap, so they tile it); and with no bare
-    CR (one not directly followed by an LF) each LF is the one right after its
-    CR. Both tests run at C speed, and cost less than counting CRLFs in the data.
-    """
-    ends = data[start:].translate(None, _NOT_CR_LF)
-    return not ends or (
-        ends.count(b"\r\n") * 2 == len(ends) and _BARE_CR.search(data, start) is None
-    )
 
 
 def _field_value(head: bytes, lowered: bytes, name: bytes) -> bytes | None:

@@ -25,6 +25,7 @@ the output so far ends at the start of a line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from ._errors import UsageError
@@ -36,6 +37,7 @@ __all__ = [
     "bdat_chunks",
     "decode_data",
     "encode_data",
+    "is_canonical",
     "normalize_line_endings",
 ]
 
@@ -45,6 +47,21 @@ _CRLF = b"\r\n"
 # RFC 5321 section 4.1.1.4: the mail data end with CRLF "." CRLF, where the
 # first CRLF ends the last line of the message.
 _END_OF_DATA = b".\r\n"
+_BARE_CR = re.compile(rb"\r(?!\n)")
+_NOT_CR_LF = bytes(sorted(set(range(256)) - {0x0D, 0x0A}))
+
+
+def is_canonical(data: bytes, start: int = 0) -> bool:
+    """Whether ``data[start:]`` has CRLF line endings only (no bare CR, no bare LF).
+
+    Canonical means every CR starts a CRLF and every LF ends one. With every
+    other byte deleted, what is left must be ``CR LF CR LF ...`` (as many CRLFs
+    as half its length: they cannot overlap, so they tile it); and with no bare
+    CR (one not directly followed by an LF) each LF is the one right after its
+    CR. Both tests run at C speed, and cost less than counting CRs, LFs and CRLFs.
+    """
+    ends = data[start:].translate(None, _NOT_CR_LF)
+    return not ends or (ends.count(_CRLF) * 2 == len(ends) and _BARE_CR.search(data, start) is None)
 
 
 def normalize_line_endings(data: bytes | bytearray | memoryview) -> bytes:
@@ -64,10 +81,7 @@ def normalize_line_endings(data: bytes | bytearray | memoryview) -> bytes:
         b'a\\r\\nb\\r\\nc\\r\\n'
     """
     data = bytes(data) if type(data) is not bytes else data
-    # Already canonical when every CR starts a CRLF and every LF ends one:
-    # three counting passes, no copy (the common case for well-built mail).
-    crlf = data.count(_CRLF)
-    if crlf == data.count(_CR) and crlf == data.count(_LF):
+    if is_canonical(data):  # no copy: the common case for well-built mail
         return data
     # CRLF -> LF leaves one LF per CRLF/LF line ending and only bare CRs;
     # those become LF, then every LF becomes CRLF.
