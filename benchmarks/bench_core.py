@@ -12,7 +12,9 @@ Items:
 - ``prepare EmailMessage``: the same text as an ``EmailMessage``;
 - ``prepare kwargs``: ``Submission.create`` building the message from keyword arguments;
 - ``core transaction``: the ``transaction`` flow driving a ``protocol.Connection``
-  through MAIL, RCPT, DATA, the body and the final reply, answered from memory.
+  through MAIL, RCPT, DATA, the body and the final reply, answered from memory;
+- ``core pipeline``: one message of a long ``pipeline`` run (``send_many``'s flow):
+  the body and end of data riding with the next envelope, answered from memory.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ from _sink import make_message
 
 from mailtransfer._flows._io import Deadline, Poll, Read, Write
 from mailtransfer._flows.envelope import envelope_commands
+from mailtransfer._flows.pipeline import Job, pipeline
 from mailtransfer._flows.transaction import transaction
 from mailtransfer._sending import Submission
 from mailtransfer.config import Timeouts
 from mailtransfer.protocol import Connection, Ehlo
+from mailtransfer.results import SendResult
 
 SENDER = "sender@bench.example"
 RECIPIENTS = ["rcpt@bench.example"]
@@ -86,6 +90,54 @@ def _drive(flow: Any, replies: list[bytes]) -> Any:
         return stop.value
 
 
+class _Jobs:
+    """A JobSource handing out the same message for ever, insisting that each is sent."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.finished = 0
+
+    def take(self) -> Job:
+        mail, rcpts = envelope_commands(SENDER, RECIPIENTS, CONN_EXTENSIONS)
+        return Job(mail, rcpts, self.body)
+
+    def finish(self, job: Job, outcome: object) -> None:
+        if not isinstance(outcome, SendResult):
+            raise AssertionError(f"a message failed: {outcome!r}")
+        self.finished += 1
+
+    def give_back(self, job: Job) -> None:
+        raise AssertionError("no message is given back when every reply is a success")
+
+
+class _PipelineStep:
+    """Each call runs a pipelined flow through one more message, answered from memory."""
+
+    def __init__(self, conn: Connection, body: bytes) -> None:
+        self.jobs = _Jobs(body)
+        self.flow = pipeline(conn, self.jobs, Timeouts())
+        self.answer: Any = None
+        self.reads = 0
+
+    def __call__(self) -> int:
+        flow = self.flow
+        value, self.answer = self.answer, None
+        while True:
+            instruction = flow.send(value)
+            value = None
+            if isinstance(instruction, Read):
+                # The first read wants the envelope's replies; each later one the last
+                # message's final reply and the next envelope's replies.
+                self.answer = FINAL_REPLY + GROUP_REPLY if self.reads else GROUP_REPLY
+                self.reads += 1
+                return self.jobs.finished
+            elif not isinstance(instruction, (Write, Deadline, Poll)):
+                raise AssertionError(f"unexpected instruction {instruction!r}")
+
+
+CONN_EXTENSIONS = _ready_connection().extensions
+
+
 def items() -> dict[str, Callable[[], object]]:
     """The benchmark items, each a callable that handles one message."""
     raw = make_message(2048)
@@ -117,6 +169,7 @@ def items() -> dict[str, Callable[[], object]]:
         "prepare EmailMessage": lambda: Submission.create(email_message, build={}),
         "prepare kwargs": lambda: Submission.create(None, build=build),
         "core transaction": core,
+        "core pipeline": _PipelineStep(_ready_connection(), prepared.data),
     }
 
 

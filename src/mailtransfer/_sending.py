@@ -30,7 +30,7 @@ from .errors import (
 )
 from .message import Envelope, PreparedMessage, build_message, downgrade, prepare
 from .protocol import Extensions, Stage
-from .results import SendResult
+from .results import SendResult, make_result
 from .retry import RetryPolicy, is_retryable
 
 __all__ = [
@@ -180,12 +180,11 @@ def finish_result(
         PartialDelivery: ``strict`` and some recipients were refused (the others
             did get the message: the error carries the result).
     """
-    # Built directly: dataclasses.replace() looks the fields up on every call.
-    result = SendResult(
-        accepted=result.accepted,
-        refused=result.refused,
-        reply=result.reply,
-        queue_id=result.queue_id,
+    result = make_result(
+        result.accepted,
+        result.refused,
+        result.reply,
+        result.queue_id,
         message_id=submission.message_id,
         host=host,
     )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from .errors import ReplyError
 from .protocol import Extensions, Reply
 
-__all__ = ["SendResult", "ServerInfo", "parse_queue_id"]
+__all__ = ["SendResult", "ServerInfo", "make_result", "parse_queue_id"]
 
 # How common MTAs name the queued message in their reply to end-of-data.
 _QUEUE_ID_PATTERNS = (
@@ -68,6 +68,36 @@ class SendResult:
             f"<SendResult accepted={len(self.accepted)} refused={len(self.refused)} "
             f"reply={self.reply.code} queue_id={self.queue_id!r}>"
         )
+
+
+# Every message sent makes a SendResult: filling the slots directly skips the frozen
+# dataclass's __init__ (an object.__setattr__ call per field), most of its cost.
+_NEW = object.__new__
+_SETTERS = tuple(
+    vars(SendResult)[name].__set__
+    for name in ("accepted", "refused", "reply", "queue_id", "message_id", "host")
+)
+
+
+def make_result(
+    accepted: Mapping[str, Reply],
+    refused: Mapping[str, ReplyError],
+    reply: Reply,
+    queue_id: str | None,
+    *,
+    message_id: str | None = None,
+    host: str | None = None,
+) -> SendResult:
+    """``SendResult(accepted=..., refused=..., ...)``, built faster; the same value."""
+    result: SendResult = _NEW(SendResult)
+    set_accepted, set_refused, set_reply, set_queue_id, set_message_id, set_host = _SETTERS
+    set_accepted(result, accepted)
+    set_refused(result, refused)
+    set_reply(result, reply)
+    set_queue_id(result, queue_id)
+    set_message_id(result, message_id)
+    set_host(result, host)
+    return result
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

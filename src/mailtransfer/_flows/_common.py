@@ -12,8 +12,13 @@ from ._io import POLL, READ, Deadline, Instruction, Write
 __all__ = ["buffered_response", "check_unsolicited", "command", "read_response"]
 
 
-def read_response(conn: Connection, stage: Stage) -> Generator[Instruction, Any, Response]:
+def read_response(
+    conn: Connection, stage: Stage, *, short: bool = False
+) -> Generator[Instruction, Any, Response]:
     """Read until the next reply is complete and return it matched to its command.
+
+    ``short``: the caller just found the buffered bytes short of a reply
+    (:func:`buffered_response` returned None), so reading starts at once.
 
     Raises:
         ServerDisconnected: the server closed the connection first.
@@ -21,9 +26,12 @@ def read_response(conn: Connection, stage: Stage) -> Generator[Instruction, Any,
         RemoteProtocolError: the reply broke the protocol (its stage is set to ``stage``).
     """
     while True:
-        response = buffered_response(conn, stage)
-        if response is not None:
-            return response
+        if short:
+            short = False
+        else:
+            response = buffered_response(conn, stage)
+            if response is not None:
+                return response
         data = yield READ
         conn.receive_data(data)
 

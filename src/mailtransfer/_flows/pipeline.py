@@ -40,6 +40,7 @@ from .transaction import (
     WHOLE_BODY_LIMIT,
     Body,
     envelope_group,
+    judge_envelope,
     read_finals,
     read_group,
     result,
@@ -140,15 +141,19 @@ def pipeline(
                 group = envelope_group(job.mail, job.rcpts, data=True)
                 yield Write(write_group(conn, group))
             replies, data_response = yield from read_group(conn, group)
-            accepted, refused = yield from settle_envelope(
-                conn,
-                job.mail,
-                job.rcpts,
-                replies=replies,
-                data_response=data_response,
-                timeouts=timeouts,
-                bdat=False,
+            accepted, refused, proceed = judge_envelope(
+                job.rcpts, replies, data_response, bdat=False
             )
+            if not proceed:  # closes the transaction and raises
+                yield from settle_envelope(
+                    conn,
+                    job.mail,
+                    job.rcpts,
+                    replies=replies,
+                    data_response=data_response,
+                    timeouts=timeouts,
+                    bdat=False,
+                )
         except MailTransferError as exc:
             source.finish(job, exc)
             if not session_survives(conn, exc):

@@ -35,13 +35,14 @@ from ..protocol import (
     State,
 )
 from ..protocol._data import LineEndingNormalizer
-from ..results import SendResult, parse_queue_id
+from ..results import SendResult, make_result, parse_queue_id
 from ._common import buffered_response, check_unsolicited, command, read_response
 from ._io import POLL, Deadline, Instruction, Write
 
 __all__ = [
     "Body",
     "envelope_group",
+    "judge_envelope",
     "read_finals",
     "read_group",
     "result",
@@ -57,6 +58,7 @@ CHUNK_SIZE = 64 * 1024
 """Bytes read and written at a time when streaming a large body."""
 WHOLE_BODY_LIMIT = 1024 * 1024
 """Bodies up to this size given as bytes go out in one write (the fast path)."""
+_DATA = Data()  # immutable: one serves every envelope
 
 
 def transaction(
@@ -124,7 +126,7 @@ def envelope_group(mail: MailFrom, rcpts: Sequence[RcptTo], *, data: bool) -> li
     """The commands of a pipelined envelope: MAIL, each RCPT and (unless BDAT follows) DATA."""
     group: list[Any] = [mail, *rcpts]
     if data:
-        group.append(Data())
+        group.append(_DATA)
     return group
 
 
@@ -142,7 +144,7 @@ def read_group(
     for cmd in group:
         response = buffered_response(conn, cmd.stage)
         if response is None:
-            response = yield from read_response(conn, cmd.stage)
+            response = yield from read_response(conn, cmd.stage, short=True)
         if cmd.verb == "DATA":
             data_response = response
         else:
@@ -169,16 +171,10 @@ def settle_envelope(
         ReplyError: MAIL or DATA was refused (classified).
         RecipientsRefused: every recipient was refused.
     """
+    accepted, refused, proceed = judge_envelope(rcpts, replies, data_response, bdat=bdat)
+    if proceed:
+        return accepted, refused
     mail_reply = replies[0].reply
-    accepted: dict[str, Reply] = {}
-    refused: dict[str, ReplyError] = {}
-    for rcpt, response in zip(rcpts, replies[1:], strict=False):
-        if response.reply.is_success:
-            accepted[rcpt.recipient] = response.reply
-        else:
-            refused[rcpt.recipient] = classify(
-                response.reply, stage=Stage.RCPT, command=rcpt.redacted()
-            )
     go_ahead = data_response is not None and data_response.reply.code == 354
     if not mail_reply.is_success or not accepted:
         if go_ahead:
@@ -200,7 +196,35 @@ def settle_envelope(
         error = classify(data_response.reply, stage=Stage.DATA, command="DATA")
         yield from _reset(conn, timeouts)
         raise _with_transcript(error, conn)
-    return accepted, refused
+    raise AssertionError("unreachable: judge_envelope said the body may not follow")
+
+
+def judge_envelope(
+    rcpts: Sequence[RcptTo],
+    replies: list[Response],
+    data_response: Response | None,
+    *,
+    bdat: bool,
+) -> tuple[dict[str, Reply], dict[str, ReplyError], bool]:
+    """The accepted and refused recipients, and whether the body may follow.
+
+    :func:`settle_envelope` without I/O: when the body may not follow, that
+    function closes the transaction and raises the error.
+    """
+    accepted: dict[str, Reply] = {}
+    refused: dict[str, ReplyError] = {}
+    for rcpt, response in zip(rcpts, replies[1:], strict=False):
+        reply = response.reply
+        if 200 <= reply.code < 300:
+            accepted[rcpt.recipient] = reply
+        else:
+            refused[rcpt.recipient] = classify(reply, stage=Stage.RCPT, command=rcpt.redacted())
+    proceed = (
+        bool(accepted)
+        and 200 <= replies[0].reply.code < 300
+        and (bdat or (data_response is not None and data_response.reply.code == 354))
+    )
+    return accepted, refused, proceed
 
 
 def read_finals(
@@ -217,7 +241,7 @@ def read_finals(
         while conn.pending if count is None else len(finals) < count:
             response = buffered_response(conn, Stage.END_OF_DATA)
             if response is None:
-                response = yield from read_response(conn, Stage.END_OF_DATA)
+                response = yield from read_response(conn, Stage.END_OF_DATA, short=True)
             finals.append(response)
     except ReplyError:
         raise  # a 421 answering the end of data: the message was not accepted
@@ -276,11 +300,10 @@ def result(
             reply=final.reply,
             queue_id=parse_queue_id(final.reply),
         )
-    if not final.reply.is_success:
-        raise _with_transcript(classify(final.reply, stage=Stage.END_OF_DATA, command="."), conn)
-    return SendResult(
-        accepted=accepted, refused=refused, reply=final.reply, queue_id=parse_queue_id(final.reply)
-    )
+    reply = final.reply
+    if not 200 <= reply.code < 300:
+        raise _with_transcript(classify(reply, stage=Stage.END_OF_DATA, command="."), conn)
+    return make_result(accepted, refused, reply, parse_queue_id(reply))
 
 
 def _send_data(
