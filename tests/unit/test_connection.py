@@ -11,6 +11,8 @@ THREATS.md S1, S2 and S4.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
 import doctest
 import itertools
@@ -59,6 +61,7 @@ from mailtransfer.protocol import (
     Quit,
     RcptTo,
     RemoteProtocolError,
+    Reply,
     Response,
     Rset,
     SMTPUTF8Required,
@@ -593,6 +596,50 @@ def test_421_to_a_superseded_transaction_still_closes() -> None:
     group = [MailFrom(sender=A), Rset(), MailFrom(sender=C)]
     exchange(conn, server, send_all(conn, *group))
     assert conn.state is State.CLOSED
+
+
+def test_a_group_is_its_commands_sent_in_turn() -> None:
+    """send_group gives the bytes and the bookkeeping of send() for each command."""
+    conn, server = opened(("PIPELINING", "DSN"))
+    twin, _ = opened(("PIPELINING", "DSN"))
+    group = [MailFrom(sender=A), RcptTo(recipient=B, notify=("FAILURE",)), Data()]
+    wire = conn.send_group(group)
+    assert wire == send_all(twin, *group)
+    assert snapshot(conn) == snapshot(twin)
+    assert [r.command for r in exchange(conn, server, wire)] == group
+
+
+def test_a_group_refused_in_part_changes_nothing() -> None:
+    """MAIL passes, RCPT's NOTIFY needs DSN: the group raises and nothing counts as sent."""
+    conn, server = opened(("PIPELINING",))
+    before = snapshot(conn)
+    with pytest.raises(ExtensionNotSupported, match="DSN"):
+        conn.send_group([MailFrom(sender=A), RcptTo(recipient=B, notify=("FAILURE",)), Data()])
+    assert snapshot(conn) == before
+    with pytest.raises(LocalProtocolError, match="group"):
+        conn.send_group([MailFrom(sender=A), EndOfData()])
+    assert snapshot(conn) == before
+    group = [MailFrom(sender=A), RcptTo(recipient=B), Data()]
+    assert [r.reply.code for r in exchange(conn, server, conn.send_group(group))] == [250, 250, 354]
+
+
+def test_a_group_checked_once_is_checked_again_when_anything_it_depends_on_changed() -> None:
+    """The memo of passed checks holds only for the same state, MAIL, extensions and TLS."""
+    conn, server = opened(("PIPELINING", "DSN"))
+    mail, rcpt, noop = MailFrom(sender=A), RcptTo(recipient=B, notify=("FAILURE",)), Noop()
+    exchange(conn, server, conn.send(mail))
+    exchange(conn, server, conn.send_group([noop]))  # passes in MAIL
+    exchange(conn, server, send_all(conn, rcpt, Data()))
+    assert conn.state is State.BODY
+    with pytest.raises(LocalProtocolError):
+        conn.send_group([noop])  # the same group, in another state
+    exchange(conn, server, conn.send_body(b"hello\r\n"))
+    group = [mail, rcpt, Data()]
+    exchange(conn, server, conn.send_group(group))
+    exchange(conn, server, conn.send_body(b"hello\r\n"))
+    conn.extensions = Extensions.from_ehlo(Reply(250, ("mx.example.test", "PIPELINING")))
+    with pytest.raises(ExtensionNotSupported, match="DSN"):
+        conn.send_group(group)  # the same commands, the same state: fewer extensions
 
 
 def test_pipelined_mail_refused_gives_no_transaction() -> None:
@@ -1660,6 +1707,14 @@ def _needs(command: Command) -> set[str]:
     return needs
 
 
+def _twin(conn: Connection) -> Connection:
+    """A copy of ``conn`` that sending commands on leaves ``conn`` as it was."""
+    twin = copy.copy(conn)
+    twin._pending = copy.copy(conn._pending)
+    twin._transcript = copy.copy(conn._transcript)
+    return twin
+
+
 class Session(RuleBasedStateMachine):
     """Random legal and illegal moves against a server answering with random codes.
 
@@ -1732,6 +1787,33 @@ class Session(RuleBasedStateMachine):
         self.queue = list(replies)
         key = "." if isinstance(command, EndOfData) else command.verb
         self._attempt(lambda: self.conn.send(command), key, _needs(command))
+
+    @rule(
+        group=st.lists(
+            st.sampled_from(POOL) | st.sampled_from(TRANSACTION), min_size=1, max_size=4
+        ),
+        replies=_replies,
+    )
+    def send_group(self, group: list[Command], replies: list[int]) -> None:
+        """A group is each command sent in turn, or (when one is refused) nothing at all."""
+        twin = _twin(self.conn)
+        before = snapshot(self.conn)
+        expected: bytes | None = None
+        if not any(isinstance(command, EndOfData) for command in group):  # never in a group
+            with contextlib.suppress(LocalProtocolError, UsageError):
+                expected = b"".join([twin.send(command) for command in group])
+        if expected is None:
+            with pytest.raises((LocalProtocolError, UsageError)):
+                self.conn.send_group(group)
+            assert snapshot(self.conn) == before
+            return
+        self.queue = list(replies)
+        wire = self.conn.send_group(group)
+        assert wire == expected
+        assert snapshot(self.conn) == snapshot(twin)
+        self.outstanding += [command.verb for command in group]
+        self.to_client += self.server.receive(wire)
+        self.queue.clear()
 
     @precondition(lambda self: self.conn.state in (State.BODY, State.MAIL, State.END))
     @rule(body=_bodies, codes=_replies)

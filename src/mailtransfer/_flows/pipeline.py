@@ -164,19 +164,14 @@ def pipeline(
         following = source.take()
         data = conn.send_body(job.body)  # type: ignore[arg-type]  # it rides: bytes
         mark_end = len(data)
-        group, spoilt = None, None
+        group = None
         if following is not None and following.rides:
-            before = conn.state
             try:
                 group = envelope_group(following.mail, following.rcpts, data=True)
                 data += write_group(conn, group)
-            except MailTransferError as exc:  # refused by the core's checks: not sent
+            except MailTransferError as exc:  # refused by the core's checks: nothing sent
                 source.finish(following, exc)
                 following, group = None, None
-                if conn.state is not before:
-                    # Part of that envelope passed the checks: the core awaits replies to
-                    # commands that will never be written. End the session after this one.
-                    spoilt = exc
         try:
             yield body_deadline
             # A write that fails before the mark is handed over is retry-safe for this
@@ -201,8 +196,6 @@ def pipeline(
         except MailTransferError as exc:  # the message was refused; the session goes on
             outcome = exc
         source.finish(job, outcome)
-        if spoilt is not None:
-            raise spoilt
         job = following if following is not None else source.take()
 
 

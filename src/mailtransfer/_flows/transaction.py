@@ -131,8 +131,8 @@ def envelope_group(mail: MailFrom, rcpts: Sequence[RcptTo], *, data: bool) -> li
 
 
 def write_group(conn: Connection, group: Sequence[Any]) -> bytes:
-    """The bytes of a command group, each command checked and recorded by the core."""
-    return b"".join([conn.send(cmd) for cmd in group])
+    """The bytes of a command group, checked as a whole and recorded by the core."""
+    return conn.send_group(group)
 
 
 def read_group(

@@ -11,9 +11,10 @@ in order, which is all PIPELINING needs.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple, NoReturn
 
 from ._data import DataEncoder, encode_data
@@ -99,6 +100,15 @@ class _Awaited(NamedTuple):
 
 
 _new_awaited = tuple.__new__
+_GroupMemo = tuple[
+    State,  # the state the group was sent in
+    "str | None",  # the key of the last command awaiting a reply then
+    "MailFrom | None",  # the transaction's MAIL then
+    Extensions,
+    bool,  # TLS active
+    "tuple[Command, ...]",  # the commands
+    "tuple[tuple[int, str, State], ...]",  # each one's kind, key and new state
+]
 _END_OF_DATA = EndOfData()  # immutable, so one serves every message
 
 # How send() treats each command class: the few with checks or bookkeeping of their own,
@@ -181,6 +191,8 @@ class Connection:
         self._mail: MailFrom | None = None
         self._mail_checked: tuple[MailFrom, Extensions, bool] | None = None
         """The last MAIL that passed _check_mail, with the extensions and TLS flag it met."""
+        self._group_checked: _GroupMemo | None = None
+        """The last group that passed its checks, with everything the checks depended on."""
         self._accepted: list[str] = []
         self._encoder: DataEncoder | None = None
         self._body_bytes = 0
@@ -238,17 +250,91 @@ class Connection:
             kind = _kind_of(command)
         if kind == _KIND_END:
             return self._end_of_data()
+        pending = self._pending
+        key, new_state = self._check(
+            command, kind, self.state, pending[-1].key if pending else None, self._mail
+        )
+        return self._commit(command, kind, key, new_state)
+
+    def send_group(self, commands: Sequence[Command]) -> bytes:
+        """Check a pipelined group of commands as a whole; return their bytes, in order.
+
+        What :meth:`send` does for each command in turn, except that every check
+        runs before anything changes: when one command fails, none counts as sent,
+        so a group is written whole or not at all (``MAIL``, ``RCPT``... ``DATA``).
+
+        Raises:
+            LocalProtocolError, ExtensionNotSupported, MessageTooLarge: as
+                :meth:`send`, for the first command that fails; also when the group
+                holds the end-of-data mark, which ends a body, not a group.
+        """
+        pending = self._pending
+        last = pending[-1].key if pending else None
+        # A run of messages sends the same envelope commands again and again: the checks
+        # depend only on what the memo holds, so passing them once is enough.
+        memo = self._group_checked
+        if (
+            memo is None
+            or memo[0] is not self.state
+            or memo[1] != last
+            or memo[2] is not self._mail
+            or memo[3] is not self.extensions
+            or memo[4] is not self.tls_active
+            or len(memo[5]) != len(commands)
+            or not all(map(operator.is_, memo[5], commands))
+        ):
+            memo = self._check_group(commands, last)
+        return b"".join(
+            [
+                self._commit(command, kind, key, new_state)
+                for command, (kind, key, new_state) in zip(commands, memo[6], strict=True)
+            ]
+        )
+
+    def _check_group(self, commands: Sequence[Command], last: str | None) -> _GroupMemo:
+        state, mail = self.state, self._mail
+        plan: list[tuple[int, str, State]] = []
+        for command in commands:
+            kind = _KINDS.get(type(command))
+            if kind is None:
+                kind = _kind_of(command)
+            if kind == _KIND_END:
+                self._fail_local("the end of the message data cannot be sent in a group")
+            key, state = self._check(command, kind, state, last, mail)
+            if kind == _KIND_MAIL:
+                mail = command  # type: ignore[assignment]
+            last = key
+            plan.append((kind, key, state))
+        memo: _GroupMemo = (
+            self.state,
+            self._pending[-1].key if self._pending else None,
+            self._mail,
+            self.extensions,
+            self.tls_active,
+            tuple(commands),
+            tuple(plan),
+        )
+        self._group_checked = memo
+        return memo
+
+    def _check(
+        self, command: Command, kind: int, state: State, last: str | None, mail: MailFrom | None
+    ) -> tuple[str, State]:
+        """The command's key and the state it leads to from ``state``; raises if not allowed.
+
+        ``last``: the key of the last command still awaiting its reply (None: none);
+        ``mail``: the MAIL command of the transaction. Changes nothing but the MAIL memo.
+        """
         key = ("BDAT LAST" if command.last else "BDAT") if kind == _KIND_BDAT else command.verb  # type: ignore[union-attr]
-        new_state = SEND_TRANSITIONS.get((self.state, key))
+        new_state = SEND_TRANSITIONS.get((state, key))
         if new_state is None:
-            self._fail_local(f"cannot send {key} in state {self.state.name}")
+            self._fail_local(f"cannot send {key} in state {state.name}")
         if key in _DIALECT_KEYS:
             self._check_dialect(key)
-        pending = self._pending
-        if pending and not (
-            self.extensions.pipelining and pending[-1].key in _MAY_BE_FOLLOWED and not self.lmtp
+        if last is not None and not (
+            self.extensions.pipelining and last in _MAY_BE_FOLLOWED and not self.lmtp
         ):
-            self._check_pipelining(key)  # raises, saying which rule the command breaks
+            self._check_pipelining(key, last)  # raises, saying which rule the command breaks
         if kind == _KIND_MAIL:
             # MAIL commands are immutable and often reused (one per envelope): the checks
             # depend only on the command, the extensions and TLS, so passing once is enough.
@@ -263,11 +349,14 @@ class Connection:
                 self._check_mail(command)  # type: ignore[arg-type]
                 self._mail_checked = (command, ext, self.tls_active)  # type: ignore[assignment]
         elif kind == _KIND_RCPT:
-            self._check_rcpt(command)  # type: ignore[arg-type]
+            self._check_rcpt(command, mail)  # type: ignore[arg-type]
         elif key in _CHECKED_KEYS:
-            self._check_command(command)
+            self._check_command(command, mail)
+        return key, new_state
+
+    def _commit(self, command: Command, kind: int, key: str, new_state: State) -> bytes:
+        """Every check passed: from here on, the command counts as sent."""
         wire = command.to_bytes()
-        # Every check passed: from here on, the command counts as sent.
         if kind == _KIND_MAIL:
             self._mail = command  # type: ignore[assignment]
             self._accepted = []
@@ -275,7 +364,7 @@ class Connection:
             self._transaction += 1
         # RFC 2033 4.2: see _expect.
         per_recipient = self.lmtp and new_state is _END
-        pending.append(
+        self._pending.append(
             _new_awaited(_Awaited, (command, key, None, per_recipient, True, self._transaction))
         )
         self.state = new_state
@@ -481,13 +570,10 @@ class Connection:
                 "cannot send LHLO in an SMTP session: use EHLO (or Connection(lmtp=True))"
             )
 
-    def _check_pipelining(self, key: str) -> None:
-        if not self._pending:
-            return
+    def _check_pipelining(self, key: str, last: str) -> None:
         pipelining = self.extensions.pipelining or self.lmtp
         if not pipelining:
             self._fail_local(f"cannot send {key} before the previous reply: no PIPELINING")
-        last = self._pending[-1].key
         if last in GROUP_ENDING or last not in PIPELINABLE_AFTER:
             self._fail_local(f"cannot pipeline {key} after {last or 'the greeting'}")
         if last == "." and self.lmtp:
@@ -495,7 +581,7 @@ class Connection:
             # recipient; how many is only known once the RCPT replies are all in.
             self._fail_local(f"cannot pipeline {key} after the end of an LMTP message")
 
-    def _check_command(self, command: Command) -> None:
+    def _check_command(self, command: Command, mail: MailFrom | None) -> None:
         # The checks of the verbs in _CHECKED_KEYS; MAIL and RCPT have their own.
         ext = self.extensions
         verb = command.verb
@@ -503,7 +589,7 @@ class Connection:
             if not ext.chunking:
                 raise ExtensionNotSupported("BDAT needs the CHUNKING extension, not offered")
         elif verb == "DATA":
-            if self._mail is not None and self._mail.body == "BINARYMIME":
+            if mail is not None and mail.body == "BINARYMIME":
                 self._fail_local(
                     "a BODY=BINARYMIME message must go with BDAT, not DATA (RFC 3030 3)"
                 )
@@ -543,10 +629,10 @@ class Connection:
                 "REQUIRETLS needs a TLS session and a server offering REQUIRETLS (RFC 8689)"
             )
 
-    def _check_rcpt(self, command: RcptTo) -> None:
+    def _check_rcpt(self, command: RcptTo, mail: MailFrom | None) -> None:
         if (command.notify is not None or command.orcpt is not None) and not self.extensions.dsn:
             raise ExtensionNotSupported("NOTIFY/ORCPT need the DSN extension, not offered")
-        if command.needs_smtputf8 and not (self._mail and self._mail.smtputf8):
+        if command.needs_smtputf8 and not (mail and mail.smtputf8):
             raise SMTPUTF8Required(
                 f"recipient {command.recipient!r} needs SMTPUTF8 in the MAIL command"
             )
