@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mailtransfer.protocol import _data
 from mailtransfer.protocol._data import (
     _BY_LINES_LIMIT,
     BdatChunker,
@@ -22,6 +23,7 @@ from mailtransfer.protocol._data import (
     bdat_chunks,
     decode_data,
     encode_data,
+    is_canonical,
     normalize_line_endings,
 )
 from mailtransfer.protocol._data import (
@@ -144,6 +146,33 @@ def test_decode_inverts_encode(message: bytes) -> None:
 def test_small_message_fast_path_agrees_with_the_general_path(message: bytes) -> None:
     """Splitting into lines (small messages) and counting line endings give the same wire."""
     assert encode_by_lines(message) == encode_by_counting(message)
+
+
+@given(_messages)
+def test_a_message_known_canonical_encodes_as_any_other(message: bytes) -> None:
+    """After is_canonical() has seen the very object, encode_data gives the same wire."""
+    expected = encode_by_lines(message)
+    is_canonical(message)  # remembers it when canonical: encode_data skips a pass
+    assert encode_data(message) == expected
+    assert not _has_bare_cr_or_lf(encode_data(message))
+
+
+@pytest.mark.parametrize(("message", "wire"), _CASES, ids=_IDS)
+def test_tricky_cases_known_canonical_or_not(message: bytes, wire: bytes) -> None:
+    """The hand-computed wire bytes, whether or not is_canonical() saw the message first."""
+    copy = bytes(bytearray(message))  # a distinct object (b"" and one-byte bytes are shared)
+    is_canonical(copy)
+    assert encode_data(copy) == wire
+
+
+def test_the_known_canonical_memo_is_bounded() -> None:
+    """It holds a few recent small messages, never a large one."""
+    for i in range(3 * _data._KNOWN_SIZE):
+        is_canonical(b"line %d\r\n" % i)
+    big = b"x\r\n" * (_data._KNOWN_LIMIT // 3 + 1)
+    assert is_canonical(big)
+    assert id(big) not in _data._KNOWN_CANONICAL
+    assert len(_data._KNOWN_CANONICAL) <= _data._KNOWN_SIZE
 
 
 def test_both_paths_agree_on_every_short_mix_of_cr_lf_and_dot() -> None:

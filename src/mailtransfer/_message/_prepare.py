@@ -381,8 +381,12 @@ def _prepare_bytes(data: bytes, envelope: Envelope, domain: str | None) -> Prepa
     if not checked:
         head = _canonical_head(head)
         checked = b"=?" not in head and _HEADER_SECTION.fullmatch(head) is not None
-    # A BINARYMIME body goes out in BDAT chunks exactly as given.
-    body_as_is = envelope.body == "BINARYMIME" or is_canonical(data, body_start)
+    # A BINARYMIME body goes out in BDAT chunks exactly as given. With a clean header
+    # section the whole message is checked (a little more to scan): one found canonical
+    # is remembered, and the DATA encoder then skips its own line-ending pass.
+    body_as_is = envelope.body == "BINARYMIME" or (
+        is_canonical(data) if checked and head is raw_head else is_canonical(data, body_start)
+    )
     headers_ascii = head.isascii()  # Bcc fields included, as before they are removed
     lowered = b"\r\n" + head.lower()  # see _field_value
     if not checked or b"\r\nbcc:" in lowered or b"\r\nresent-bcc:" in lowered:

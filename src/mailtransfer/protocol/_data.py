@@ -59,9 +59,30 @@ def is_canonical(data: bytes, start: int = 0) -> bool:
     as half its length: they cannot overlap, so they tile it); and with no bare
     CR (one not directly followed by an LF) each LF is the one right after its
     CR. Both tests run at C speed, and cost less than counting CRs, LFs and CRLFs.
+
+    A whole message (``start`` 0) found canonical is remembered for a while, so
+    that :func:`encode_data` skips its line-ending pass when it gets the same object.
     """
     ends = data[start:].translate(None, _NOT_CR_LF)
-    return not ends or (ends.count(_CRLF) * 2 == len(ends) and _BARE_CR.search(data, start) is None)
+    canonical = not ends or (
+        ends.count(_CRLF) * 2 == len(ends) and _BARE_CR.search(data, start) is None
+    )
+    if canonical and not start and type(data) is bytes and len(data) <= _KNOWN_LIMIT:
+        known = _KNOWN_CANONICAL
+        if len(known) >= _KNOWN_SIZE:
+            del known[next(iter(known))]  # the oldest
+        known[id(data)] = data
+    return canonical
+
+
+# Messages that is_canonical() found canonical lately, by identity. Message preparation
+# checks each message, and the encoder then gets the very same object: it can skip the
+# line-ending pass (about 2 us of 4 for 2 KB). Sound because bytes never change, and an
+# id cannot be reused while the object is held here; bounded in count and size (at most
+# 1 MiB held), since the objects stay alive while remembered.
+_KNOWN_CANONICAL: dict[int, bytes] = {}
+_KNOWN_SIZE = 64
+_KNOWN_LIMIT = 16 * 1024
 
 
 def normalize_line_endings(data: bytes | bytearray | memoryview) -> bytes:
@@ -121,6 +142,9 @@ def encode_data(message: bytes | bytearray | memoryview) -> bytes:
     """
     if type(message) is not bytes:
         message = bytes(message)
+    if _KNOWN_CANONICAL.get(id(message)) is message:
+        stuffed = _dot_stuff(message, True)
+        return stuffed + _terminator(stuffed.endswith(_CRLF))
     if len(message) <= _BY_LINES_LIMIT:
         return _encode_by_lines(message)
     return _encode_by_counting(message)
