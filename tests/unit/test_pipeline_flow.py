@@ -90,6 +90,40 @@ def drive(flow: Any, replies: list[bytes]) -> tuple[list[bytes], BaseException |
             assert isinstance(instruction, Deadline)
 
 
+def deadlines_at_reads(flow: Any, replies: list[bytes]) -> list[tuple[Stage, float | None]]:
+    """Run ``flow`` like :func:`drive`; the deadline in force at each read."""
+    current: tuple[Stage, float | None] | None = None
+    seen: list[tuple[Stage, float | None]] = []
+    value: Any = None
+    while True:
+        try:
+            instruction = flow.send(value)
+        except StopIteration:
+            return seen
+        value = None
+        if isinstance(instruction, Deadline):
+            current = (instruction.stage, instruction.seconds)
+        elif isinstance(instruction, Read):
+            assert current is not None
+            seen.append(current)
+            value = replies.pop(0)
+
+
+def test_each_read_waits_under_the_deadline_of_what_it_waits_for() -> None:
+    """A rider's envelope replies that come in a read of their own get the command timeout."""
+    timeouts = Timeouts(command=7, data=11)
+    source = Source([job(1), job(2)])
+    replies = [ENVELOPE_OK, QUEUED, ENVELOPE_OK, QUEUED]
+    seen = deadlines_at_reads(pipeline(ready(), source, timeouts), replies)
+    assert seen == [
+        (Stage.MAIL, 7),
+        (Stage.END_OF_DATA, 11),
+        (Stage.MAIL, 7),  # message 2's envelope replies, read apart from message 1's reply
+        (Stage.END_OF_DATA, 11),
+    ]
+    assert all(isinstance(outcome, SendResult) for _, outcome in source.finished)
+
+
 def test_each_envelope_rides_with_the_end_of_the_message_before() -> None:
     source = Source([job(1), job(2), job(3)])
     flow = pipeline(ready(), source, Timeouts())

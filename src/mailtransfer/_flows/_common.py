@@ -13,12 +13,13 @@ __all__ = ["buffered_response", "check_unsolicited", "command", "read_response"]
 
 
 def read_response(
-    conn: Connection, stage: Stage, *, short: bool = False
+    conn: Connection, stage: Stage, *, short: bool = False, deadline: Deadline | None = None
 ) -> Generator[Instruction, Any, Response]:
     """Read until the next reply is complete and return it matched to its command.
 
     ``short``: the caller just found the buffered bytes short of a reply
     (:func:`buffered_response` returned None), so reading starts at once.
+    ``deadline``: set it before the first read, if one is needed.
 
     Raises:
         ServerDisconnected: the server closed the connection first.
@@ -32,6 +33,9 @@ def read_response(
             response = buffered_response(conn, stage)
             if response is not None:
                 return response
+        if deadline is not None:
+            yield deadline
+            deadline = None
         data = yield READ
         conn.receive_data(data)
 

@@ -135,12 +135,14 @@ def pipeline(
             continue
         # -- the envelope's replies (the envelope went out with the last end of data) -------
         try:
-            yield envelope_deadline
             if group is None:
+                yield envelope_deadline
                 yield from check_unsolicited(conn, Stage.MAIL)
                 group = envelope_group(job.mail, job.rcpts, data=True)
                 yield Write(write_group(conn, group))
-            replies, data_response = yield from read_group(conn, group)
+                replies, data_response = yield from read_group(conn, group)
+            else:  # it rode: its replies usually came with the last final reply
+                replies, data_response = yield from read_group(conn, group, envelope_deadline)
             accepted, refused, proceed = judge_envelope(
                 job.rcpts, replies, data_response, bdat=False
             )

@@ -136,15 +136,20 @@ def write_group(conn: Connection, group: Sequence[Any]) -> bytes:
 
 
 def read_group(
-    conn: Connection, group: Sequence[Any]
+    conn: Connection, group: Sequence[Any], deadline: Deadline | None = None
 ) -> Generator[Instruction, Any, tuple[list[Response], Response | None]]:
-    """The replies to a pipelined envelope group: MAIL and RCPT replies, and DATA's (or None)."""
+    """The replies to a pipelined envelope group: MAIL and RCPT replies, and DATA's (or None).
+
+    ``deadline``: set it before the first read, if one is needed (when the replies
+    arrived with an earlier read, none is).
+    """
     replies: list[Response] = []
     data_response: Response | None = None
     for cmd in group:
         response = buffered_response(conn, cmd.stage)
         if response is None:
-            response = yield from read_response(conn, cmd.stage, short=True)
+            response = yield from read_response(conn, cmd.stage, short=True, deadline=deadline)
+            deadline = None
         if cmd.verb == "DATA":
             data_response = response
         else:
