@@ -34,7 +34,7 @@ class Deadline:
     stage: Stage
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is made per write, and a frozen __init__ costs 2x
 class Write:
     """Write all of ``data``. The driver returns None.
 

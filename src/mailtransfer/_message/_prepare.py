@@ -96,6 +96,12 @@ class PreparedMessage:
         )
 
 
+_new_object = object.__new__
+_PREPARED_SETTERS = tuple(
+    vars(PreparedMessage)[name].__set__
+    for name in ("data", "envelope", "message_id", "needs_smtputf8", "needs_8bit")
+)
+
 # The last date written, per whole second: bulk sends make many in the same second.
 _last_date: tuple[int, str] = (-1, "")
 
@@ -168,13 +174,16 @@ def _finish(
         )
     if changes:
         envelope = dataclasses.replace(envelope, **changes)  # type: ignore[arg-type]
-    return PreparedMessage(
-        data=data,
-        envelope=envelope,
-        message_id=message_id,
-        needs_smtputf8=needs_smtputf8,
-        needs_8bit=needs_8bit,
-    )
+    # PreparedMessage(...) without the frozen __init__ (a setattr call per field): one
+    # is made per message sent.
+    prepared: PreparedMessage = _new_object(PreparedMessage)
+    set_data, set_envelope, set_message_id, set_smtputf8, set_8bit = _PREPARED_SETTERS
+    set_data(prepared, data)
+    set_envelope(prepared, envelope)
+    set_message_id(prepared, message_id)
+    set_smtputf8(prepared, needs_smtputf8)
+    set_8bit(prepared, needs_8bit)
+    return prepared
 
 
 def prepare(
