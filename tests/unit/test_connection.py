@@ -1902,8 +1902,14 @@ class Session(RuleBasedStateMachine):
 
     @invariant()
     def pipelining_follows_rfc_2920(self) -> None:
-        """Only MAIL, RCPT, RSET and non-last BDAT are ever followed before their reply."""
-        assert all(key in ("MAIL", "RCPT", "RSET", "BDAT") for key in self.outstanding[:-1])
+        """Only MAIL, RCPT, RSET and non-last BDAT are ever followed before their reply.
+
+        And the end of a message's data, by the next message's MAIL (RFC 2920 3.1:
+        message content may start a group).
+        """
+        outstanding = self.outstanding
+        for key, after in itertools.pairwise(outstanding):
+            assert key in ("MAIL", "RCPT", "RSET", "BDAT") or (key, after) == (".", "MAIL")
         if "PIPELINING" not in self.extensions:
             assert len(self.outstanding) <= 1
 
