@@ -70,9 +70,8 @@ class Submission:
 
     prepared: PreparedMessage
     signers: tuple[Any, ...] = ()
-    _variants: dict[tuple[bool, bool], tuple[bytes, Envelope]] = dataclasses.field(
-        default_factory=dict
-    )
+    _variants: dict[tuple[bool, bool], tuple[bytes, Envelope]] | None = None
+    """The bytes and envelope made for each kind of server, once (made on first use)."""
 
     @classmethod
     def create(
@@ -125,9 +124,13 @@ class Submission:
             SMTPUTF8Required: the message needs SMTPUTF8 and cannot be re-encoded.
         """
         key = (extensions.eightbitmime, extensions.smtputf8)
-        cached = self._variants.get(key)
-        if cached is not None:
-            return cached
+        variants = self._variants
+        if variants is None:
+            variants = self._variants = {}
+        else:
+            cached = variants.get(key)
+            if cached is not None:
+                return cached
         prepared = self.prepared
         if (prepared.needs_8bit and not extensions.eightbitmime) or (
             prepared.needs_smtputf8 and not extensions.smtputf8
@@ -141,7 +144,7 @@ class Submission:
 
             data = sign_chain(data, prepared.envelope, self.signers)
         variant = (data, prepared.envelope)
-        self._variants[key] = variant
+        variants[key] = variant
         return variant
 
     def send_arguments(self, extensions: Extensions) -> dict[str, Any]:

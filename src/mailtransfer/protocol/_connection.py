@@ -196,7 +196,9 @@ class Connection:
         self._accepted: list[str] = []
         self._encoder: DataEncoder | None = None
         self._body_bytes = 0
-        self._transcript: deque[tuple[str, object]] = deque(maxlen=transcript_size)
+        # Entries are the items themselves, their kind told by their type (see _render):
+        # a Reply, a Command, an int (a body's size) or a str (an event).
+        self._transcript: deque[object] = deque(maxlen=transcript_size)
 
     # -- information ---------------------------------------------------------------
 
@@ -229,7 +231,7 @@ class Connection:
         are masked, the message body appears only as its size, and control
         characters in server text are escaped.
         """
-        return tuple(_render(kind, item) for kind, item in self._transcript)
+        return tuple(_render(item) for item in self._transcript)
 
     # -- sending -------------------------------------------------------------------
 
@@ -368,9 +370,9 @@ class Connection:
             _new_awaited(_Awaited, (command, key, None, per_recipient, True, self._transaction))
         )
         self.state = new_state
-        self._transcript.append(("C", command))
+        self._transcript.append(command)
         if self.trace is not None:
-            self.trace(_render("C", command))
+            self.trace(_render(command))
         return wire
 
     def send_bdat(self, chunk: bytes, *, last: bool) -> bytes:
@@ -428,11 +430,11 @@ class Connection:
         return tail
 
     def _finish_body(self, size: int) -> None:
-        self._record("B", size)  # rendered "C: <message body, N bytes>"
+        self._record(size)  # rendered "C: <message body, N bytes>"
         new_state = SEND_TRANSITIONS[(self.state, ".")]
         self._expect(_END_OF_DATA, ".", new_state)
         self.state = new_state
-        self._record("C", _END_OF_DATA)
+        self._record(_END_OF_DATA)
 
     def _expect(self, command: Command, key: str, new_state: State) -> None:
         # RFC 2033 4.2: LMTP answers the end of a message once per accepted
@@ -459,7 +461,7 @@ class Connection:
         self.extensions = Extensions.empty()
         self.tls_active = True
         self.state = new_state
-        self._record("*", "TLS established")
+        self._record("TLS established")
 
     def implicit_tls(self) -> None:
         """Mark the session as running inside TLS from the start (port 465, RFC 8314)."""
@@ -493,12 +495,12 @@ class Connection:
                 self.state = _CLOSED
                 if not self._eof_reported:
                     self._eof_reported = True
-                    self._record("*", "connection closed by server")
+                    self._record("connection closed by server")
                 return ConnectionClosed()
             return NEED_DATA
-        self._transcript.append(("S", reply))
+        self._transcript.append(reply)
         if self.trace is not None:
-            self.trace(_render("S", reply))
+            self.trace(_render(reply))
         pending = self._pending
         if not pending:
             if reply.code == 421 or self.state is _BODY:
@@ -640,10 +642,10 @@ class Connection:
     def _fail_local(self, message: str) -> NoReturn:
         raise LocalProtocolError(message)
 
-    def _record(self, kind: str, item: object) -> None:
-        self._transcript.append((kind, item))
+    def _record(self, item: object) -> None:
+        self._transcript.append(item)
         if self.trace is not None:
-            self.trace(_render(kind, item))
+            self.trace(_render(item))
 
     def __repr__(self) -> str:
         return (
@@ -661,16 +663,17 @@ def _escape(text: str) -> str:
     return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-def _render(kind: str, item: object) -> str:
+def _render(item: object) -> str:
+    """One transcript entry as text: a reply ``S:``, a command or a body ``C:``, an event ``*:``."""
     if isinstance(item, Reply):
         return "\n".join(
             f"S: {item.code}{'-' if i < len(item.lines) - 1 else ' '}{_escape(line)}"
             for i, line in enumerate(item.lines)
         )
-    if kind == "B":
+    if isinstance(item, int):
         return f"C: <message body, {item} bytes>"
     if isinstance(item, str):
-        return f"{kind}: {item}"
+        return f"*: {item}"
     redacted = getattr(item, "redacted", None)
     text = redacted() if callable(redacted) else repr(item)
-    return f"{kind}: {text}"
+    return f"C: {text}"
