@@ -56,15 +56,14 @@ def buffered_response(conn: Connection, stage: Stage) -> Response | None:
         if exc.stage is None:
             exc.stage = stage
         raise
-    if event is NEED_DATA:
-        return None
-    if isinstance(event, ConnectionClosed):
+    if type(event) is not Response:  # NEED_DATA or ConnectionClosed, the rare cases
+        if event is NEED_DATA:
+            return None
         raise ServerDisconnected(
             f"the server closed the connection during {stage.value}",
             stage=stage,
             transcript=conn.transcript(),
         )
-    assert isinstance(event, Response)
     if event.reply.code == 421:
         # RFC 5321 3.8: the server is closing the session, whatever it was asked; any
         # replies still awaited will never come. Report the 421 itself.
