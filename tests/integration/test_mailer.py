@@ -542,6 +542,39 @@ def test_async_send_many_order_and_progress(mini: Mini) -> None:
     assert seen == list(range(1, 21))
 
 
+@pytest.mark.parametrize("with_progress", [False, True])
+def test_async_send_many_with_or_without_progress_agree(mini: Mini, with_progress: bool) -> None:
+    """Outcomes in place either way; an item that is no message raises, nothing stays leased.
+
+    Without a progress callback the workers put each outcome in its place and the caller's
+    task wakes once; with one, outcomes pass through send_iter one by one.
+    """
+    server, _ = mini()
+    items: list[Any] = [{"sender": "a@example.org", "to": f"b{i}@example.net"} for i in range(9)]
+    progress = (lambda done, total: None) if with_progress else None
+
+    async def main() -> tuple[list[Any], list[Any], BaseException | None, int]:
+        async with AsyncMailer(**mailer_options(server.port)) as mailer:
+            outcomes = await mailer.send_many(items, concurrency=3, progress=progress)
+            empty = await mailer.send_many([], progress=progress)
+            with pytest.raises(UsageError):
+                await mailer.send_many(items, concurrency=0, progress=progress)
+            try:
+                await mailer.send_many([*items[:4], 42, *items[4:]], progress=progress)
+            except TypeError as exc:
+                error: BaseException | None = exc
+            else:
+                error = None
+            in_use = sum(pool.stats.in_use for pool in mailer.pools.values())
+        return outcomes, empty, error, in_use
+
+    outcomes, empty, error, in_use = asyncio.run(main())
+    assert [o.accepted.keys() for o in outcomes] == [{f"b{i}@example.net"} for i in range(9)]
+    assert empty == []
+    assert isinstance(error, TypeError)
+    assert in_use == 0
+
+
 def test_async_send_builds_same_message(smtp_server: RecordingServer) -> None:
     """AsyncMailer.send builds, strips Bcc and adds headers like Mailer.send."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from email.message import EmailMessage
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -163,10 +163,33 @@ class AsyncMailer:
         """Send many messages concurrently; results (or typed errors) in input order."""
         items = list(messages)
         results: list[SendResult | MailTransferError | None] = [None] * len(items)
-        async for index, outcome in self.send_iter(
-            items, concurrency=concurrency, progress=progress
-        ):
+        if progress is not None:  # called here, in the caller's task, after each message
+            async for index, outcome in self.send_iter(
+                items, concurrency=concurrency, progress=progress
+            ):
+                results[index] = outcome
+            return results  # type: ignore[return-value]
+        # Without a progress callback nobody needs to hear of each message: the workers
+        # put each outcome in its place, and this task wakes once, when all are in.
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        remaining = len(items)
+
+        def deliver(step: tuple[int, Any]) -> None:
+            nonlocal remaining
+            index, outcome = step
+            if not isinstance(outcome, (SendResult, MailTransferError)):  # a bug: raise it
+                if not done.done():
+                    done.set_exception(outcome)
+                return
             results[index] = outcome
+            remaining -= 1
+            if not remaining and not done.done():
+                done.set_result(None)
+
+        async with self._workers(items, concurrency, deliver):
+            if remaining:
+                await done
         return results  # type: ignore[return-value]
 
     async def send_iter(
@@ -183,26 +206,8 @@ class AsyncMailer:
         their pool slots freed.
         """
         items = list(messages)
-        if concurrency is not None and concurrency < 1:
-            raise UsageError(f"concurrency must be at least 1, got {concurrency!r}")
-        default = self.config.limits.max_connections * max(len(self.config.endpoints), 1)
-        workers = min(concurrency or default, max(len(items), 1))
         queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
-        feed = Feed(items)
-
-        async def worker() -> None:
-            # The flag, not only cancellation, stops a worker: on Python < 3.12 a
-            # cancellation that races a completing read can be swallowed by
-            # asyncio.wait_for, and the worker would go on sending the rest.
-            try:
-                while await self._send_batch(feed, queue.put_nowait):
-                    pass
-            except Exception as exc:  # a bug: hand it to the consumer
-                queue.put_nowait((-1, exc))
-
-        tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
-        finished = False
-        try:
+        async with self._workers(items, concurrency, queue.put_nowait):
             for done in range(1, len(items) + 1):
                 index, outcome = await queue.get()
                 if not isinstance(outcome, (SendResult, MailTransferError)):
@@ -210,6 +215,40 @@ class AsyncMailer:
                 if progress is not None:
                     progress(done, len(items))
                 yield index, outcome
+
+    @contextlib.asynccontextmanager
+    async def _workers(
+        self,
+        items: list[Outgoing],
+        concurrency: int | None,
+        deliver: Callable[[tuple[int, Any]], None],
+    ) -> AsyncIterator[None]:
+        """Run ``send_many``'s workers over ``items`` while the block runs.
+
+        Each outcome goes to ``deliver((index, outcome))``; a bug in a worker goes
+        there too, as ``(-1, exception)``. Leaving the block before every outcome
+        is in (an error, a cancellation) cancels the messages in flight.
+        """
+        if concurrency is not None and concurrency < 1:
+            raise UsageError(f"concurrency must be at least 1, got {concurrency!r}")
+        default = self.config.limits.max_connections * max(len(self.config.endpoints), 1)
+        workers = min(concurrency or default, max(len(items), 1))
+        feed = Feed(items)
+
+        async def worker() -> None:
+            # The flag, not only cancellation, stops a worker: on Python < 3.12 a
+            # cancellation that races a completing read can be swallowed by
+            # asyncio.wait_for, and the worker would go on sending the rest.
+            try:
+                while await self._send_batch(feed, deliver):
+                    pass
+            except Exception as exc:  # a bug: hand it to the consumer
+                deliver((-1, exc))
+
+        tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
+        finished = False
+        try:
+            yield
             finished = True
         finally:
             feed.stopping = True
