@@ -22,7 +22,13 @@ from typing import Any
 from . import _telemetry
 from ._flows.pipeline import Job
 from ._flows.session import SessionBase
-from ._sending import Submission, finish_result, is_deferral, note_message_id
+from ._sending import (
+    Submission,
+    envelope_options,
+    finish_result,
+    is_deferral,
+    note_message_id,
+)
 from ._settings import MailerConfig
 from .errors import MailTransferError
 from .results import SendResult
@@ -190,18 +196,17 @@ class BulkSource:
 
     def _job(self, index: int, item: Outgoing) -> Job:
         submission, strict = submission_of(item, self._signers)
-        arguments = submission.send_arguments(self._conn.extensions)
-        body = arguments.pop("body")
+        data, envelope = submission.for_server(self._conn.extensions)
         token = (index, submission, self._strict if strict is None else strict, time.monotonic())
         return self._conn._job(
-            body,
-            sender=arguments.pop("sender"),
-            recipients=arguments.pop("recipients"),
-            smtputf8=arguments.pop("smtputf8"),
-            eight_bit=arguments.pop("eight_bit"),
+            data,
+            sender=envelope.sender,
+            recipients=envelope.recipients,
+            smtputf8=envelope.smtputf8,
+            eight_bit=not data.isascii(),
             use_bdat=self._use_bdat,
             size=None,
-            params=arguments,
+            params=envelope_options(envelope),
             token=token,
         )
 

@@ -36,6 +36,7 @@ from .retry import RetryPolicy, is_retryable
 __all__ = [
     "BUILD_ARGUMENTS",
     "Submission",
+    "envelope_options",
     "finish_result",
     "is_deferral",
     "is_relay_failure",
@@ -89,13 +90,16 @@ class Submission:
             UsageError: a message and build arguments together, or neither.
             HeaderInjection, InvalidAddress: from building and preparing.
         """
-        if not BUILD_ARGUMENTS.issuperset(build):
-            unknown = build.keys() - BUILD_ARGUMENTS
-            raise UsageError(
-                f"send() got unknown keyword arguments {', '.join(sorted(unknown))};"
-                f" expected message keywords from: {', '.join(sorted(BUILD_ARGUMENTS))}"
-            )
-        build = {k: v for k, v in build.items() if v is not None and v not in ((), [])}
+        # A finished message with at most the envelope sender (the bulk case) has no build
+        # arguments to check or filter.
+        if message is None or (build and build.keys() != {"sender"}):
+            if not BUILD_ARGUMENTS.issuperset(build):
+                unknown = build.keys() - BUILD_ARGUMENTS
+                raise UsageError(
+                    f"send() got unknown keyword arguments {', '.join(sorted(unknown))};"
+                    f" expected message keywords from: {', '.join(sorted(BUILD_ARGUMENTS))}"
+                )
+            build = {k: v for k, v in build.items() if v is not None and v not in ((), [])}
         if message is None:
             if "sender" not in build:
                 raise UsageError("send() needs a message, or at least sender= and to=/cc=/bcc=")
@@ -150,22 +154,33 @@ class Submission:
     def send_arguments(self, extensions: Extensions) -> dict[str, Any]:
         """Keyword arguments for ``SyncConnection.send`` / ``AsyncConnection.send``."""
         data, envelope = self.for_server(extensions)
-        arguments: dict[str, Any] = {
+        return {
             "body": data,
             "sender": envelope.sender,
             "recipients": envelope.recipients,
             "smtputf8": envelope.smtputf8,
             "eight_bit": not data.isascii(),
+            **envelope_options(envelope),
         }
-        for name in ("ret", "envid", "notify"):
-            value = getattr(envelope, name)
-            if value is not None:
-                arguments[name] = value
-        if envelope.requiretls:
-            arguments["requiretls"] = True
-        if envelope.body == "BINARYMIME":
-            arguments["body_type"] = "BINARYMIME"
-        return arguments
+
+
+def envelope_options(envelope: Envelope) -> dict[str, Any]:
+    """The envelope's DSN, REQUIRETLS and BINARYMIME settings, as ``send()`` keywords.
+
+    Empty for a plain envelope (the common case).
+    """
+    options: dict[str, Any] = {}
+    if envelope.ret is not None:
+        options["ret"] = envelope.ret
+    if envelope.envid is not None:
+        options["envid"] = envelope.envid
+    if envelope.notify is not None:
+        options["notify"] = envelope.notify
+    if envelope.requiretls:
+        options["requiretls"] = True
+    if envelope.body == "BINARYMIME":
+        options["body_type"] = "BINARYMIME"
+    return options
 
 
 def note_message_id(exc: MailTransferError, submission: Submission) -> None:
