@@ -58,7 +58,7 @@ class Feed:
         self, items: Sequence[Outgoing], lock: contextlib.AbstractContextManager[Any] | None = None
     ) -> None:
         self._items: Iterator[tuple[int, Outgoing]] = iter(enumerate(items))
-        self._lock = lock if lock is not None else contextlib.nullcontext()
+        self._lock = lock
         self.stopping = False
         """Set by the consumer: take nothing more."""
         self.leasing = 0
@@ -66,18 +66,21 @@ class Feed:
 
     def take(self) -> tuple[int, Outgoing] | None:
         """The next ``(index, item)``, or None when there are no more (or stopping)."""
+        if self._lock is None:  # tasks of one event loop: no lock needed
+            return None if self.stopping else next(self._items, None)
         with self._lock:
             return None if self.stopping else next(self._items, None)
 
     @contextlib.contextmanager
     def waiting_for_lease(self) -> Iterator[None]:
         """Count this worker as waiting for a connection while the block runs."""
-        with self._lock:
+        lock = self._lock if self._lock is not None else contextlib.nullcontext()
+        with lock:
             self.leasing += 1
         try:
             yield
         finally:
-            with self._lock:
+            with lock:
                 self.leasing -= 1
 
 
