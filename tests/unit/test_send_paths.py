@@ -215,6 +215,39 @@ def test_cache_never_changes_a_command(local: str, size: int, notify: Any) -> No
         assert rcpt == RcptTo(recipient=recipient, notify=notify)
 
 
+_SENDERS = ("a@example.org", "b@example.org", "")
+_RECIPIENT_TUPLES = (("r@example.net",), ("r@example.net", "s@example.net"), ("s@example.net",))
+
+
+@given(
+    calls=st.lists(
+        st.tuples(
+            st.sampled_from(_SENDERS),
+            st.sampled_from(range(len(_RECIPIENT_TUPLES))),
+            st.sampled_from([None, 7, 7000, 10**6]),
+            st.booleans(),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_a_repeated_envelope_tuple_gets_exactly_its_commands(calls: list[Any]) -> None:
+    """The one-entry memo for a repeated recipients tuple never hands out another's commands.
+
+    The same tuple objects recur (as an Envelope's do) with other senders, sizes and flags.
+    """
+    eight = Extensions.from_ehlo(Reply(250, ("mx.example.org", "8BITMIME", "SIZE 10000000")))
+    for sender, which, size, eight_bit, smtputf8 in calls:
+        recipients = _RECIPIENT_TUPLES[which]
+        mail, rcpts = envelope_commands(
+            sender, recipients, eight, size=size, eight_bit=eight_bit, smtputf8=smtputf8
+        )
+        body = "8BITMIME" if eight_bit else None
+        assert mail == MailFrom(sender=sender, size=size, body=body, smtputf8=smtputf8)
+        assert rcpts == [RcptTo(recipient=r) for r in recipients]
+
+
 # -- AsyncStream.poll: no loop turn when nothing arrived, one when the kernel holds bytes ----
 
 

@@ -44,11 +44,37 @@ def envelope_commands(
         and type(recipients) in (list, tuple)
         and type(body_type) in (str, type(None))
     ):
+        smtputf8 = bool(smtputf8)
+        last = _last_plain
+        if (
+            last
+            and last[0] is recipients  # a tuple (immutable): the same recipients
+            and last[1] is sender
+            and last[2] is body_type
+            and last[3] is smtputf8
+            and type(mail_size) is last[4]
+            and mail_size == last[5]
+        ):
+            # A run of messages to one envelope (an Envelope's tuple): no lookup at all.
+            return last[6], list(last[7])
         plain = tuple(recipients)
         if all(type(r) is str for r in plain):
             # The common bulk case, the same envelope again and again: one lookup.
-            key = (sender, plain, type(mail_size), mail_size, body_type, bool(smtputf8))
+            key = (sender, plain, type(mail_size), mail_size, body_type, smtputf8)
             mail, rcpts = _plain_commands(key)
+            if plain is recipients:
+                _remember_plain(
+                    (
+                        recipients,
+                        sender,
+                        body_type,
+                        smtputf8,
+                        type(mail_size),
+                        mail_size,
+                        mail,
+                        rcpts,
+                    )
+                )
             return mail, list(rcpts)
     return _commands(
         sender,
@@ -61,6 +87,15 @@ def envelope_commands(
         notify=notify,
         requiretls=requiretls,
     )
+
+
+_last_plain: tuple[Any, ...] = ()
+"""The last plain envelope looked up, with its commands (one tuple: swapped atomically)."""
+
+
+def _remember_plain(entry: tuple[Any, ...]) -> None:
+    global _last_plain  # noqa: PLW0603  (a one-entry memo, replaced whole)
+    _last_plain = entry
 
 
 @functools.lru_cache(maxsize=1024)
