@@ -24,6 +24,7 @@ from ._flows.pipeline import Job
 from ._flows.session import SessionBase
 from ._sending import (
     Submission,
+    check_strict,
     envelope_options,
     finish_result,
     is_deferral,
@@ -201,7 +202,7 @@ class BulkSource:
         submission, strict = submission_of(item, self._signers)
         data, envelope = submission.for_server(self._conn.extensions)
         token = (index, submission, self._strict if strict is None else strict, time.monotonic())
-        return self._conn._job(
+        job = self._conn._job(
             data,
             sender=envelope.sender,
             recipients=envelope.recipients,
@@ -212,6 +213,8 @@ class BulkSource:
             params=envelope_options(envelope),
             token=token,
         )
+        job.message_id, job.host = submission.message_id, self._host
+        return job
 
     def finish(self, job: Job, outcome: Outcome) -> None:
         """Pass a result on (with its Message-ID and host); keep a retryable failure."""
@@ -219,7 +222,10 @@ class BulkSource:
         if isinstance(outcome, SendResult):
             self._conn.messages_sent += 1
             try:
-                outcome = finish_result(outcome, submission, host=self._host, strict=strict)
+                if outcome.host is None:  # not made by the pipeline with the job's stamp
+                    outcome = finish_result(outcome, submission, host=self._host, strict=strict)
+                else:
+                    outcome = check_strict(outcome, strict)
             except MailTransferError as exc:  # strict, and a recipient was refused
                 outcome = exc
             self._deliver((index, outcome))

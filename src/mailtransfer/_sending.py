@@ -36,6 +36,7 @@ from .retry import RetryPolicy, is_retryable
 __all__ = [
     "BUILD_ARGUMENTS",
     "Submission",
+    "check_strict",
     "envelope_options",
     "finish_result",
     "is_deferral",
@@ -206,6 +207,16 @@ def finish_result(
         message_id=submission.message_id,
         host=host,
     )
+    return check_strict(result, strict)
+
+
+def check_strict(result: SendResult, strict: bool) -> SendResult:
+    """``result`` itself; with ``strict``, PartialDelivery when a recipient was refused.
+
+    Raises:
+        PartialDelivery: ``strict`` and some recipients were refused (the others
+            did get the message: the error carries the result).
+    """
     if strict and result.refused:
         raise PartialDelivery(
             f"{len(result.refused)} recipient(s) refused, {len(result.accepted)} accepted",

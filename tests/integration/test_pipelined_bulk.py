@@ -32,6 +32,7 @@ from mailtransfer._async._inline import InlineDriver, _writes
 from mailtransfer.errors import (
     DeliveryUnknown,
     MailTransferError,
+    PartialDelivery,
     ReadTimeout,
     RecipientsRefused,
     ReplyError,
@@ -266,6 +267,26 @@ def test_refusals_mid_run_keep_the_session(smtp_server: RecordingServer, kind: s
     arrived = sorted(message_id_of(m.data) or "" for m in smtp_server.messages)
     assert arrived == sorted(f"<m{i}@example.org>" for i in ok)
     assert len({m.peer for m in smtp_server.messages}) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("strict", [False, True])
+def test_pipelined_results_name_their_message_and_host(
+    smtp_server: RecordingServer, kind: str, strict: bool
+) -> None:
+    """Each result has its own Message-ID and the relay; strict turns a partial into an error."""
+    smtp_server.faults.refuse_recipient("gone@example.net")
+    batch = items(6)
+    batch[3]["to"] = ["b@example.net", "gone@example.net"]
+    options = mailer_options(smtp_server.port, limits=PoolLimits(max_connections=1), strict=strict)
+    outcomes = send_many(kind, batch, **options)
+    results = [o.result if isinstance(o, PartialDelivery) else o for o in outcomes]
+    assert all(isinstance(r, SendResult) for r in results), outcomes
+    assert [r.message_id for r in results] == [f"<m{i}@example.org>" for i in range(6)]
+    assert {r.host for r in results} == {f"smtp://127.0.0.1:{smtp_server.port}"}
+    assert isinstance(outcomes[3], PartialDelivery) is strict
+    assert list(results[3].refused) == ["gone@example.net"]
+    assert len(smtp_server.messages) == 6  # the partial one was delivered, once
 
 
 @pytest.mark.parametrize("kind", KINDS)

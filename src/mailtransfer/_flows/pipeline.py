@@ -62,6 +62,9 @@ class Job:
     use_bdat: bool = False
     token: Any = None
     """Whatever the source needs to know which message this is."""
+    message_id: str | None = None
+    """Put in the message's result (with ``host``), when the source knows them."""
+    host: str | None = None
     rides: bool = field(init=False)
     """Whether the envelope can share a write with the previous message's end of data.
 
@@ -194,7 +197,9 @@ def pipeline(
                 raise
             raise error from exc
         try:
-            outcome: SendResult | MailTransferError = result(conn, finals, accepted, refused)
+            outcome: SendResult | MailTransferError = result(
+                conn, finals, accepted, refused, message_id=job.message_id, host=job.host
+            )
         except MailTransferError as exc:  # the message was refused; the session goes on
             outcome = exc
         source.finish(job, outcome)

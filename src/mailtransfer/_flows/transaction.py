@@ -265,8 +265,13 @@ def result(
     finals: list[Response],
     accepted: dict[str, Reply],
     refused: dict[str, ReplyError],
+    *,
+    message_id: str | None = None,
+    host: str | None = None,
 ) -> SendResult:
     """The result of a sent message, from the replies that answered it.
+
+    ``message_id`` and ``host`` go into the result as they are.
 
     Raises:
         ReplyError: the message (or a BDAT chunk) was refused.
@@ -299,16 +304,20 @@ def result(
                 refused=refused,
                 transcript=conn.transcript(),
             )
-        return SendResult(
-            accepted=delivered,
-            refused=refused,
-            reply=final.reply,
-            queue_id=parse_queue_id(final.reply),
+        return make_result(
+            delivered,
+            refused,
+            final.reply,
+            parse_queue_id(final.reply),
+            message_id=message_id,
+            host=host,
         )
     reply = final.reply
     if not 200 <= reply.code < 300:
         raise _with_transcript(classify(reply, stage=Stage.END_OF_DATA, command="."), conn)
-    return make_result(accepted, refused, reply, parse_queue_id(reply))
+    return make_result(
+        accepted, refused, reply, parse_queue_id(reply), message_id=message_id, host=host
+    )
 
 
 def _send_data(
