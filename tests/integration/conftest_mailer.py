@@ -69,6 +69,8 @@ def message_id_of(data: bytes) -> str | None:
 class MiniSmtp:
     """A small ESMTP server script that counts connections and fails on cue.
 
+    A recipient whose local part starts with ``gone`` is refused (``550 5.1.1``).
+
     Args:
         extensions: the EHLO keywords to offer.
         chooser: ``chooser(point) -> Fault`` at each point (connect, mail, data, dot);
@@ -229,10 +231,10 @@ class MiniSmtp:
             if not line:
                 return
             verb = line.split(b" ", 1)[0].strip().upper()
-            if not await self._command(peer, verb):
+            if not await self._command(peer, verb, line):
                 return
 
-    async def _command(self, peer: ScriptedPeer, verb: bytes) -> bool:
+    async def _command(self, peer: ScriptedPeer, verb: bytes, line: bytes) -> bool:
         """Answer one command; False ends the session."""
         if verb in (b"EHLO", b"LHLO"):
             names = ["mini.test", *self.extensions]
@@ -244,7 +246,10 @@ class MiniSmtp:
                 return False
             await peer.send(b"250 2.1.0 Ok\r\n")
         elif verb == b"RCPT":
-            await peer.send(b"250 2.1.5 Ok\r\n")
+            if b":<gone" in line.lower():  # a recipient that does not exist
+                await peer.send(b"550 5.1.1 no such user\r\n")
+            else:
+                await peer.send(b"250 2.1.5 Ok\r\n")
         elif verb == b"DATA":
             return await self._data(peer)
         elif verb in (b"RSET", b"NOOP", b"HELO"):
