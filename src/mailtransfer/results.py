@@ -48,7 +48,9 @@ class SendResult:
         reply: the server's reply to the end of the message data.
         queue_id: the server's id for the queued message, when its reply names one.
         message_id: the ``Message-ID`` of the message, when known.
-        host: the server that accepted the message, as ``host:port``.
+        host: the server that accepted the message: the relay as
+            ``scheme://host:port`` (``smtp://mx.example.org:587``; never credentials),
+            or, with ``transport="direct"``, the MX host's name.
     """
 
     accepted: Mapping[str, Reply]
