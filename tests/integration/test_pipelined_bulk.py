@@ -525,6 +525,34 @@ def test_writes_of_one_loop_turn_are_made_together_at_its_end() -> None:
     assert made == ["the rest of the turn", "a", "b", "c"]
 
 
+def test_a_write_that_breaks_ends_its_own_run_only() -> None:
+    """A bug in one driver's flush is that run's error; the turn's other writes are made."""
+    made: list[str] = []
+    ended: list[BaseException | None] = []
+
+    class Driver:
+        def __init__(self, name: str, broken: bool = False) -> None:
+            self.name, self.broken = name, broken
+
+        def _flush(self) -> None:
+            if self.broken:
+                raise RuntimeError("a bug")
+            made.append(self.name)
+
+        def _finish(self, value: object, exc: BaseException | None) -> None:
+            ended.append(exc)
+
+    async def main() -> None:
+        writes = _writes(asyncio.get_running_loop())
+        for driver in (Driver("a"), Driver("b", broken=True), Driver("c")):
+            writes.add(driver)  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+
+    asyncio.run(main())
+    assert made == ["a", "c"]
+    assert [type(e) for e in ended] == [RuntimeError]
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_more_workers_than_connections_with_an_acquire_timeout(mini: Mini, kind: str) -> None:
     """Six workers, one connection, a 0.5 s acquire timeout, a run of 1 s: all sent once.

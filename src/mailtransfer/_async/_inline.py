@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import weakref
 from typing import Any
 
 from .._flows._io import Deadline, Flow, Poll, Read, Write
@@ -66,18 +67,19 @@ class _Writes:
     def _flush(self) -> None:
         drivers, self._drivers = self._drivers, []
         for driver in drivers:
-            driver._flush()
+            try:
+                driver._flush()
+            except BaseException as exc:  # a bug: it ends that run, not the turn's others
+                driver._finish(None, exc)
 
 
-_WRITES: dict[asyncio.AbstractEventLoop, _Writes] = {}
+# One per event loop, forgotten with its loop.
+_WRITES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writes] = weakref.WeakKeyDictionary()
 
 
 def _writes(loop: asyncio.AbstractEventLoop) -> _Writes:
     writes = _WRITES.get(loop)
     if writes is None:
-        if len(_WRITES) > 16:  # loops come and go (asyncio.run in tests): forget closed ones
-            for old in [old for old in _WRITES if old.is_closed()]:
-                del _WRITES[old]
         writes = _WRITES[loop] = _Writes(loop)
     return writes
 
