@@ -70,7 +70,7 @@ def is_canonical(data: bytes, start: int = 0) -> bool:
     if canonical and not start and type(data) is bytes and len(data) <= _KNOWN_LIMIT:
         known = _KNOWN_CANONICAL
         if len(known) >= _KNOWN_SIZE:
-            del known[next(iter(known))]  # the oldest
+            known.clear()  # one call, safe with other threads at it too
         known[id(data)] = data
     return canonical
 
