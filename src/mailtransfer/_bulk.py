@@ -26,7 +26,6 @@ from ._sending import (
     Submission,
     check_strict,
     envelope_options,
-    finish_result,
     is_deferral,
     note_message_id,
 )
@@ -221,11 +220,8 @@ class BulkSource:
         index, submission, strict, started = job.token
         if isinstance(outcome, SendResult):
             self._conn.messages_sent += 1
-            try:
-                if outcome.host is None:  # not made by the pipeline with the job's stamp
-                    outcome = finish_result(outcome, submission, host=self._host, strict=strict)
-                else:
-                    outcome = check_strict(outcome, strict)
+            try:  # made with the job's Message-ID and host (see _job)
+                outcome = check_strict(outcome, strict)
             except MailTransferError as exc:  # strict, and a recipient was refused
                 outcome = exc
             self._deliver((index, outcome))

@@ -39,6 +39,7 @@ from ._io import Deadline, Instruction, Write
 from .transaction import (
     WHOLE_BODY_LIMIT,
     Body,
+    delivery_unknown,
     envelope_group,
     judge_envelope,
     read_finals,
@@ -46,7 +47,6 @@ from .transaction import (
     result,
     settle_envelope,
     transaction,
-    write_group,
 )
 
 __all__ = ["Job", "JobSource", "pipeline", "session_survives"]
@@ -142,7 +142,7 @@ def pipeline(
                 yield envelope_deadline
                 yield from check_unsolicited(conn, Stage.MAIL)
                 group = envelope_group(job.mail, job.rcpts, data=True)
-                yield Write(write_group(conn, group))
+                yield Write(conn.send_group(group))
                 replies, data_response = yield from read_group(conn, group)
             else:  # it rode: its replies usually came with the last final reply
                 replies, data_response = yield from read_group(conn, group, envelope_deadline)
@@ -173,7 +173,7 @@ def pipeline(
         if following is not None and following.rides:
             try:
                 group = envelope_group(following.mail, following.rcpts, data=True)
-                data += write_group(conn, group)
+                data += conn.send_group(group)
             except MailTransferError as exc:  # refused by the core's checks: nothing sent
                 source.finish(following, exc)
                 following, group = None, None
@@ -189,7 +189,7 @@ def pipeline(
             if exc.stage is Stage.END_OF_DATA and not isinstance(
                 exc, (DeliveryUnknown, ReplyError)
             ):
-                error = _unknown(conn, exc)  # the write failed after the mark went out
+                error = delivery_unknown(conn, exc)  # the write failed after the mark went out
             source.finish(job, error)
             if following is not None:
                 source.give_back(following)
@@ -206,16 +206,6 @@ def pipeline(
         job = following if following is not None else source.take()
 
 
-def _unknown(conn: Connection, exc: MailTransferError) -> DeliveryUnknown:
-    """The write carrying the end of data failed after the mark went out."""
-    return DeliveryUnknown(
-        "the connection failed after the whole message was sent and before the server"
-        f" answered ({exc}); the message may or may not have been accepted",
-        stage=Stage.END_OF_DATA,
-        transcript=conn.transcript(),
-    )
-
-
 def _one(
     conn: Connection, source: JobSource, job: Job, timeouts: Timeouts
 ) -> Generator[Instruction, Any, None]:
@@ -228,6 +218,8 @@ def _one(
             body=job.body,
             timeouts=timeouts,
             use_bdat=job.use_bdat,
+            message_id=job.message_id,
+            host=job.host,
         )
     except MailTransferError as exc:
         source.finish(job, exc)

@@ -153,10 +153,9 @@ class SessionBase:
         token: Any = None,
     ) -> Job:
         """One message's commands, with the parameters this server's extensions call for."""
-        if isinstance(body, (bytes, bytearray, memoryview)):
-            size = len(body) if size is None else size
-            if eight_bit is None:
-                eight_bit = not bytes(body).isascii()
+        size = _message_size(body, size)
+        if eight_bit is None and isinstance(body, (bytes, bytearray, memoryview)):
+            eight_bit = not bytes(body).isascii()
         mail, rcpts = envelope_commands(
             sender,
             recipients,
@@ -181,9 +180,7 @@ class SessionBase:
             use_bdat=job.use_bdat,
         )
         if _telemetry.active is not None:
-            size = arguments["size"]
-            if size is None and isinstance(body, (bytes, bytearray, memoryview)):
-                size = len(body)
+            size = _message_size(body, arguments["size"])
             return _telemetry.active.trace_send(
                 self, flow, arguments["sender"], arguments["recipients"], size
             )
@@ -220,3 +217,10 @@ class SessionBase:
         state = "closed" if self._broken or not self._opened else self.protocol.state.name
         tls = " TLS" if self.protocol.tls_active else ""
         return f"{self.where} {state}{tls} | sent: {self.messages_sent}"
+
+
+def _message_size(body: Body, size: int | None) -> int | None:
+    """``size`` if given, else the length of a body given as bytes (None for a stream)."""
+    if size is None and isinstance(body, (bytes, bytearray, memoryview)):
+        return len(body)
+    return size

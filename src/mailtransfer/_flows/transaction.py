@@ -47,8 +47,8 @@ __all__ = [
     "read_group",
     "result",
     "settle_envelope",
+    "delivery_unknown",
     "transaction",
-    "write_group",
 ]
 
 Body = bytes | bytearray | memoryview | IO[bytes] | Iterable[bytes]
@@ -69,8 +69,12 @@ def transaction(
     body: Body,
     timeouts: Timeouts,
     use_bdat: bool = False,
+    message_id: str | None = None,
+    host: str | None = None,
 ) -> Generator[Instruction, Any, SendResult]:
     """Send one message over an open, ready session and return the result.
+
+    ``message_id`` and ``host`` go into the result as they are.
 
     Raises:
         RecipientsRefused: every recipient was refused (nothing was sent).
@@ -90,7 +94,7 @@ def transaction(
         group = envelope_group(mail, rcpts, data=not bdat)
         yield Deadline(timeouts.command, Stage.MAIL)
         yield from check_unsolicited(conn, Stage.MAIL)
-        yield Write(write_group(conn, group))
+        yield Write(conn.send_group(group))
         replies, data_response = yield from read_group(conn, group)
     else:
         replies = [(yield from command(conn, mail, timeouts.command))]
@@ -99,7 +103,7 @@ def transaction(
             for rcpt in rcpts:
                 replies.append((yield from command(conn, rcpt, timeouts.command)))
             if conn.accepted_recipients and not bdat:
-                data_response = yield from command(conn, Data(), timeouts.command)
+                data_response = yield from command(conn, _DATA, timeouts.command)
     accepted, refused = yield from settle_envelope(
         conn,
         mail,
@@ -119,7 +123,7 @@ def transaction(
     # -- the final reply: from here on, a failure leaves the delivery state unknown -------------
     yield Deadline(timeouts.data, Stage.END_OF_DATA)
     finals = yield from read_finals(conn)
-    return result(conn, finals, accepted, refused)
+    return result(conn, finals, accepted, refused, message_id=message_id, host=host)
 
 
 def envelope_group(mail: MailFrom, rcpts: Sequence[RcptTo], *, data: bool) -> list[Any]:
@@ -128,11 +132,6 @@ def envelope_group(mail: MailFrom, rcpts: Sequence[RcptTo], *, data: bool) -> li
     if data:
         group.append(_DATA)
     return group
-
-
-def write_group(conn: Connection, group: Sequence[Any]) -> bytes:
-    """The bytes of a command group, checked as a whole and recorded by the core."""
-    return conn.send_group(group)
 
 
 def read_group(
@@ -251,13 +250,18 @@ def read_finals(
     except ReplyError:
         raise  # a 421 answering the end of data: the message was not accepted
     except MailTransferError as exc:
-        raise DeliveryUnknown(
-            "the connection failed after the whole message was sent and before the server"
-            f" answered ({exc}); the message may or may not have been accepted",
-            stage=Stage.END_OF_DATA,
-            transcript=conn.transcript(),
-        ) from exc
+        raise delivery_unknown(conn, exc) from exc
     return finals
+
+
+def delivery_unknown(conn: Connection, exc: MailTransferError) -> DeliveryUnknown:
+    """``exc`` struck after the whole message went out and before its reply: state unknown."""
+    return DeliveryUnknown(
+        "the connection failed after the whole message was sent and before the server"
+        f" answered ({exc}); the message may or may not have been accepted",
+        stage=Stage.END_OF_DATA,
+        transcript=conn.transcript(),
+    )
 
 
 def result(

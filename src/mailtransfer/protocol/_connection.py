@@ -294,7 +294,7 @@ class Connection:
         )
 
     def _check_group(self, commands: Sequence[Command], last: str | None) -> _GroupMemo:
-        state, mail = self.state, self._mail
+        state, mail, awaited_last = self.state, self._mail, last
         plan: list[tuple[int, str, State]] = []
         for command in commands:
             kind = _KINDS.get(type(command))
@@ -309,7 +309,7 @@ class Connection:
             plan.append((kind, key, state))
         memo: _GroupMemo = (
             self.state,
-            self._pending[-1].key if self._pending else None,
+            awaited_last,
             self._mail,
             self.extensions,
             self.tls_active,
@@ -364,15 +364,9 @@ class Connection:
             self._accepted = []
             self._transaction_open = False
             self._transaction += 1
-        # RFC 2033 4.2: see _expect.
-        per_recipient = self.lmtp and new_state is _END
-        self._pending.append(
-            _new_awaited(_Awaited, (command, key, None, per_recipient, True, self._transaction))
-        )
+        self._expect(command, key, new_state)
         self.state = new_state
-        self._transcript.append(command)
-        if self.trace is not None:
-            self.trace(_render(command))
+        self._record(command)
         return wire
 
     def send_bdat(self, chunk: bytes, *, last: bool) -> bytes:
@@ -498,9 +492,7 @@ class Connection:
                     self._record("connection closed by server")
                 return ConnectionClosed()
             return NEED_DATA
-        self._transcript.append(reply)
-        if self.trace is not None:
-            self.trace(_render(reply))
+        self._record(reply)
         pending = self._pending
         if not pending:
             if reply.code == 421 or self.state is _BODY:
