@@ -41,6 +41,7 @@ from mailtransfer.protocol import (
 )
 from mailtransfer.protocol._events import make_response
 from mailtransfer.protocol._grammar import xtext_decode
+from mailtransfer.results import SendResult, make_result
 
 # --- SIMPLE_CASES: command -> exact wire bytes and transcript text -----------------------------
 
@@ -556,6 +557,24 @@ def test_fast_response_equals_the_constructed_one() -> None:
         slow = Response(command, reply, recipient)
         assert type(fast) is Response
         assert (fast, hash(fast), repr(fast)) == (slow, hash(slow), repr(slow))
+
+
+def test_fast_send_result_equals_the_constructed_one() -> None:
+    """make_result gives exactly the value SendResult(...) gives, every field set."""
+    reply = Reply(250, ("2.0.0 queued as ABC123",))
+    accepted = {"b@example.org": Reply(250, ("2.1.5 ok",))}
+    for message_id, host in ((None, None), ("<m@example.org>", "smtp://mx.example.org:25")):
+        fast = make_result(accepted, {}, reply, "ABC123", message_id=message_id, host=host)
+        slow = SendResult(
+            accepted=accepted,
+            refused={},
+            reply=reply,
+            queue_id="ABC123",
+            message_id=message_id,
+            host=host,
+        )
+        assert type(fast) is SendResult
+        assert (fast, repr(fast)) == (slow, repr(slow))
 
 
 @pytest.mark.parametrize("command", [StartTLS(), Data(), Rset(), Noop(), Quit()])

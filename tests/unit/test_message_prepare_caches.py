@@ -141,3 +141,18 @@ def test_checks_still_run_on_a_remembered_envelope() -> None:
     bcc = b"Bcc: c@example.org\r\n" + RAW
     assert b"Bcc" not in prepare(bcc, sender="a@example.org", recipients=["b@example.net"]).data
     assert _prepare._ASCII_DOMAINS.get("example.org") == "example.org"
+
+
+def test_prepared_message_is_the_constructed_value() -> None:
+    """prepare() fills PreparedMessage's slots directly: the same value the class makes."""
+    raw = b"From: a@example.org\r\nMessage-ID: <x@example.org>\r\nDate: now\r\n\r\nhi\r\n"
+    fast = prepare(raw, sender="a@example.org", recipients=["b@example.org"])
+    slow = _prepare.PreparedMessage(
+        data=fast.data,
+        envelope=fast.envelope,
+        message_id="<x@example.org>",
+        needs_smtputf8=False,
+        needs_8bit=False,
+    )
+    assert type(fast) is _prepare.PreparedMessage
+    assert (fast, repr(fast)) == (slow, repr(slow))
