@@ -14,7 +14,9 @@ Items:
 - ``core transaction``: the ``transaction`` flow driving a ``protocol.Connection``
   through MAIL, RCPT, DATA, the body and the final reply, answered from memory;
 - ``core pipeline``: one message of a long ``pipeline`` run (``send_many``'s flow):
-  the body and end of data riding with the next envelope, answered from memory.
+  the body and end of data riding with the next envelope, answered from memory;
+- ``... new recipient``: the same items with a recipient never seen before in each
+  message (a newsletter's case: no cache of checked addresses or commands can hit).
 """
 
 from __future__ import annotations
@@ -90,15 +92,27 @@ def _drive(flow: Any, replies: list[bytes]) -> Any:
         return stop.value
 
 
+class _NewRecipients:
+    """Each call gives a one-recipient list with an address not given before."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> list[str]:
+        self.count += 1
+        return [f"r{self.count}@bench.example"]
+
+
 class _Jobs:
     """A JobSource handing out the same message for ever, insisting that each is sent."""
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, recipients: Callable[[], list[str]]) -> None:
         self.body = body
+        self.recipients = recipients
         self.finished = 0
 
     def take(self) -> Job:
-        mail, rcpts = envelope_commands(SENDER, RECIPIENTS, CONN_EXTENSIONS)
+        mail, rcpts = envelope_commands(SENDER, self.recipients(), CONN_EXTENSIONS)
         return Job(mail, rcpts, self.body)
 
     def finish(self, job: Job, outcome: object) -> None:
@@ -113,8 +127,8 @@ class _Jobs:
 class _PipelineStep:
     """Each call runs a pipelined flow through one more message, answered from memory."""
 
-    def __init__(self, conn: Connection, body: bytes) -> None:
-        self.jobs = _Jobs(body)
+    def __init__(self, conn: Connection, body: bytes, recipients: Callable[[], list[str]]) -> None:
+        self.jobs = _Jobs(body, recipients)
         self.flow = pipeline(conn, self.jobs, Timeouts())
         self.answer: Any = None
         self.reads = 0
@@ -151,6 +165,7 @@ def items() -> dict[str, Callable[[], object]]:
     conn = _ready_connection()
     timeouts = Timeouts()
     prepared = Submission.create(raw, recipients=RECIPIENTS, build={"sender": SENDER}).prepared
+    new_recipient = _NewRecipients()
 
     def core() -> object:
         mail, rcpts = envelope_commands(
@@ -169,7 +184,13 @@ def items() -> dict[str, Callable[[], object]]:
         "prepare EmailMessage": lambda: Submission.create(email_message, build={}),
         "prepare kwargs": lambda: Submission.create(None, build=build),
         "core transaction": core,
-        "core pipeline": _PipelineStep(_ready_connection(), prepared.data),
+        "core pipeline": _PipelineStep(_ready_connection(), prepared.data, lambda: RECIPIENTS),
+        "prepare bytes, new recipient": lambda: Submission.create(
+            raw, recipients=new_recipient(), build={"sender": SENDER}
+        ),
+        "core pipeline, new recipient": _PipelineStep(
+            _ready_connection(), prepared.data, _NewRecipients()
+        ),
     }
 
 
@@ -204,7 +225,7 @@ def main() -> int:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
         return 0
     for name, func in table.items():
-        print(f"{name:22} {measure(func, args.count, args.repeat):8.1f} us/message")
+        print(f"{name:30} {measure(func, args.count, args.repeat):8.1f} us/message")
     return 0
 
 

@@ -72,8 +72,12 @@ class Submission:
 
     prepared: PreparedMessage
     signers: tuple[Any, ...] = ()
-    _variants: dict[tuple[bool, bool], tuple[bytes, Envelope]] | None = None
-    """The bytes and envelope made for each kind of server, once (made on first use)."""
+    _variant: tuple[tuple[bool, bool], bytes, Envelope] | None = None
+    """The bytes and envelope made for the last kind of server, after its key.
+
+    Nearly every message meets one kind of server. A retry on a relay of another
+    kind adapts (and signs) the message again, as the first attempt there did.
+    """
 
     @classmethod
     def create(
@@ -129,13 +133,9 @@ class Submission:
             SMTPUTF8Required: the message needs SMTPUTF8 and cannot be re-encoded.
         """
         key = (extensions.eightbitmime, extensions.smtputf8)
-        variants = self._variants
-        if variants is None:
-            variants = self._variants = {}
-        else:
-            cached = variants.get(key)
-            if cached is not None:
-                return cached
+        last = self._variant
+        if last is not None and last[0] == key:
+            return last[1], last[2]
         prepared = self.prepared
         if (prepared.needs_8bit and not extensions.eightbitmime) or (
             prepared.needs_smtputf8 and not extensions.smtputf8
@@ -148,9 +148,8 @@ class Submission:
             from .dkim import sign_chain  # noqa: PLC0415  (dkimpy loads only when signing)
 
             data = sign_chain(data, prepared.envelope, self.signers)
-        variant = (data, prepared.envelope)
-        variants[key] = variant
-        return variant
+        self._variant = (key, data, prepared.envelope)
+        return data, prepared.envelope
 
     def send_arguments(self, extensions: Extensions) -> dict[str, Any]:
         """Keyword arguments for ``SyncConnection.send`` / ``AsyncConnection.send``."""

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from mailtransfer.protocol import _grammar
 from mailtransfer.protocol._errors import InvalidAddress, InvalidArgument
 from mailtransfer.protocol._grammar import (
     Mailbox,
@@ -250,6 +251,66 @@ def test_parse_mailbox_on_grammar_heavy_text(text: str) -> None:
     except InvalidAddress:
         return
     assert str(box) == text
+
+
+def _general_parse(text: str) -> Mailbox | str:
+    """What the general parser (no plain-ASCII shortcut) makes of ``text``: Mailbox or error."""
+    try:
+        return _grammar._parse_general(text)
+    except InvalidAddress as exc:
+        return f"error: {exc}"
+
+
+def _parse(text: str) -> Mailbox | str:
+    try:
+        return _grammar._parse_mailbox.__wrapped__(text)  # type: ignore[attr-defined]
+    except InvalidAddress as exc:
+        return f"error: {exc}"
+
+
+_plain_ascii_text = st.text(alphabet="ab.-@_+x9", max_size=70) | st.builds(
+    lambda local, labels: local + "@" + ".".join(labels),
+    st.text(alphabet="ab.+-x", min_size=1, max_size=70),
+    st.lists(st.text(alphabet="ab-9", min_size=1, max_size=70), min_size=1, max_size=5),
+)
+
+
+@given(
+    _plain_ascii_text
+    | st.text(max_size=40)
+    | st.builds(lambda local, domain: local + "@" + domain, _local_part, _domain)
+)
+def test_plain_ascii_shortcut_agrees_with_the_general_parser(text: str) -> None:
+    """The one-match path for plain ASCII addresses gives what the general parser gives.
+
+    Same Mailbox (equal parts, same type) or the same error, sizes near the limits included.
+    """
+    fast, general = _parse(text), _general_parse(text)
+    assert fast == general
+    if isinstance(fast, Mailbox):
+        assert type(fast) is Mailbox
+        assert str(fast) == text
+        Mailbox(fast.local_part, fast.domain)  # the parts pass the class's own checks
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a" * 64 + "@example.org",
+        "a" * 65 + "@example.org",
+        "a@" + "b" * 63 + ".org",
+        "a@" + "b" * 64 + ".org",
+        "a@" + ".".join(["b" * 63] * 3) + "." + "c" * 59,  # 254 octets: the path limit
+        "a@" + ".".join(["b" * 63] * 3) + "." + "c" * 60,
+        "a..b@example.org",
+        "a@example..org",
+        "a@-example.org",
+        "a@example.org.",
+    ],
+)
+def test_plain_ascii_shortcut_at_the_limits(address: str) -> None:
+    """Addresses at and just past the RFC 5321 limits: the shortcut agrees with the general path."""
+    assert _parse(address) == _general_parse(address)
 
 
 def test_error_message_does_not_echo_long_address() -> None:

@@ -128,12 +128,13 @@ def _commands(
     key = (sender, type(mail_size), mail_size, body_type, needs_utf8, ret, envid, requiretls)
     mail = _mail_from(key) if _cacheable(key) else _mail_from.__wrapped__(key)
     notify_values = tuple(notify) if notify else None
-    rcpts = [
-        _rcpt_to(r, notify_values)
-        if type(r) is str and _cacheable(notify_values)
-        else _rcpt_to.__wrapped__(r, notify_values)
-        for r in recipients
-    ]
+    if _cacheable(notify_values):
+        rcpts = [
+            _rcpt_to(r, notify_values) if type(r) is str else _rcpt_to.__wrapped__(r, notify_values)
+            for r in recipients
+        ]
+    else:
+        rcpts = [_rcpt_to.__wrapped__(r, notify_values) for r in recipients]
     return mail, rcpts
 
 
@@ -161,8 +162,8 @@ def _rcpt_to(recipient: str, notify: tuple[str, ...] | None) -> RcptTo:
     return RcptTo(recipient=recipient, notify=notify)  # type: ignore[arg-type]
 
 
-_EXACT = (str, int, bool, type(None), type)
+_EXACT = frozenset({str, int, bool, type(None), type})
 
 
 def _cacheable(values: tuple[object, ...] | None) -> bool:
-    return values is None or all(type(v) in _EXACT for v in values)
+    return values is None or all(map(_EXACT.__contains__, map(type, values)))

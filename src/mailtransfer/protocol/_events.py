@@ -422,9 +422,12 @@ class RcptTo:
             check_argument(self.orcpt, name="orcpt")
             if not self.orcpt:
                 raise InvalidArgument("orcpt must not be empty")
-        object.__setattr__(self, "extra", _check_extra(self.extra))
-        # Render now: a value that cannot be encoded fails here, before any state changes.
-        line = " ".join([f"RCPT TO:<{path}>", *self.parameters()])
+        line = f"RCPT TO:<{path}>"
+        if self.extra != () or type(self.extra) is not tuple:
+            object.__setattr__(self, "extra", _check_extra(self.extra))
+        if self.notify is not None or self.orcpt is not None or self.extra:
+            line = " ".join([line, *self.parameters()])
+        # Rendered now: a value that cannot be encoded fails here, before any state changes.
         object.__setattr__(self, "_line", line)
         object.__setattr__(self, "_wire", _ascii(line))
 

@@ -306,6 +306,29 @@ def parse_mailbox(address: str) -> Mailbox:
 
 @functools.lru_cache(maxsize=8192)
 def _parse_mailbox(address: str) -> Mailbox:
+    # Most addresses are plain ASCII: one match checks them whole, and the Mailbox is
+    # made without checking the parts again. Anything else takes the general path,
+    # which also says what is wrong and where.
+    found = _PLAIN_MAILBOX_RE.fullmatch(address)
+    if found is not None:
+        local_part, domain = found.group(1, 2)
+        if (
+            len(local_part) <= _MAX_LOCAL_PART
+            and len(address) + 2 <= _MAX_PATH
+            and (len(domain) <= _MAX_LABEL or _labels_fit(domain))
+        ):
+            box: Mailbox = _NEW_OBJECT(Mailbox)
+            _SET_LOCAL_PART(box, local_part)
+            _SET_DOMAIN(box, domain)
+            return box
+    return _parse_general(address)
+
+
+def _labels_fit(domain: str) -> bool:
+    return all(len(label) <= _MAX_LABEL for label in domain.split("."))
+
+
+def _parse_general(address: str) -> Mailbox:
     if address == "":
         raise InvalidAddress("address is empty (the null sender is for parse_reverse_path)")
     _refuse_controls(address, "address", InvalidAddress)
@@ -315,6 +338,15 @@ def _parse_mailbox(address: str) -> Mailbox:
     if address[end] != "@":
         _fail_at(address, end)
     return Mailbox(address[:end], address[end + 1 :])
+
+
+# The plain ASCII form of a Mailbox: a Dot-string of ASCII atext, "@", an ASCII Domain.
+# The lengths are checked after the match.
+_ATEXT_ASCII = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_PLAIN_MAILBOX_RE = re.compile(f"({_ATEXT_ASCII}+(?:\\.{_ATEXT_ASCII}+)*)@({_DOMAIN})")
+_NEW_OBJECT = object.__new__
+_SET_LOCAL_PART = vars(Mailbox)["local_part"].__set__
+_SET_DOMAIN = vars(Mailbox)["domain"].__set__
 
 
 def parse_reverse_path(address: str) -> Mailbox | None:
