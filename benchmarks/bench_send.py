@@ -99,6 +99,30 @@ def child_mt_async(port: int, body: bytes, n: int, conc: int, warm: int) -> dict
     return asyncio.run(main())
 
 
+def _new_recipients(count: int, start: int = 0) -> list[str]:
+    """``count`` addresses never used before in the run: a newsletter's envelopes."""
+    return [f"rcpt{start + i}@{HOSTNAME}" for i in range(count)]
+
+
+def child_mt_async_new(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:
+    """AsyncMailer.send_many with raw bytes and a new recipient for every message."""
+    from mailtransfer import AsyncMailer
+
+    def items(recipients: list[str]) -> list[dict[str, Any]]:
+        return [{"message": body, "sender": SENDER, "recipients": [r]} for r in recipients]
+
+    async def main() -> dict[str, Any]:
+        async with AsyncMailer(**_mailer_options(port, conc)) as mailer:
+            warmed = _outcomes(await mailer.send_many(items(_new_recipients(warm, n))))
+            batch = items(_new_recipients(n))
+            stop = _timed()
+            results = await mailer.send_many(batch)
+            seconds, cpu = stop()
+        return _report(seconds, cpu, _outcomes(results), warmed)
+
+    return asyncio.run(main())
+
+
 def child_mt_async_email(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:
     """AsyncMailer.send_many with EmailMessage objects (envelope from the headers)."""
     from mailtransfer import AsyncMailer
@@ -244,6 +268,12 @@ def child_aio_sendmail(port: int, body: bytes, n: int, conc: int, warm: int) -> 
     return _aiosmtplib(port, n, conc, warm, lambda c: c.sendmail(SENDER, [RECIPIENT], body))
 
 
+def child_aio_sendmail_new(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:
+    """aiosmtplib ``sendmail`` with the raw bytes and a new recipient for every message."""
+    recipients = iter(_new_recipients(n + warm))
+    return _aiosmtplib(port, n, conc, warm, lambda c: c.sendmail(SENDER, [next(recipients)], body))
+
+
 def child_aio_send_message(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:
     """aiosmtplib ``send_message`` with an EmailMessage."""
     message = _email_message(body)
@@ -313,6 +343,8 @@ def child_idle_mt(port: int, path: str, n: int, conc: int, warm: int) -> dict[st
 CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
     "mt_async": child_mt_async,
     "mt_async_email": child_mt_async_email,
+    "mt_async_new": child_mt_async_new,
+    "aio_sendmail_new": child_aio_sendmail_new,
     "mt_sync": child_mt_sync,
     "mt_conn_async": child_mt_conn_async,
     "mt_conn_sync": child_mt_conn_sync,
@@ -397,6 +429,8 @@ def contenders() -> list[Contender]:
     plan += [Contender("aiosmtplib sendmail, bytes", "aio_sendmail", c) for c in CONCURRENCIES]
     plan.append(Contender("mailtransfer AsyncConnection.send, no pool", "mt_conn_async", 16))
     plan.append(Contender("mailtransfer SyncConnection.send, 16 threads", "mt_conn_sync", 16))
+    plan.append(Contender("mailtransfer AsyncMailer, a new recipient each", "mt_async_new", 16))
+    plan.append(Contender("aiosmtplib sendmail, a new recipient each", "aio_sendmail_new", 16))
     plan.append(Contender("mailtransfer AsyncMailer, EmailMessage", "mt_async_email", 16))
     plan.append(Contender("aiosmtplib send_message, EmailMessage", "aio_send_message", 16))
     plan.append(Contender("smtplib, one reused connection", "smtplib", 1))

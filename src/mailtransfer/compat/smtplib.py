@@ -14,6 +14,18 @@ without a code, 8192-byte lines) so this module reads them line by line
 itself: mailtransfer's strict :class:`~mailtransfer.protocol.ReplyParser`
 would refuse replies that smtplib callers expect to see.
 
+The module is split by what the code holds: the classes :class:`SMTP`,
+:class:`SMTP_SSL` and :class:`LMTP` are defined here, ``SMTP`` from layers in
+private sibling modules (``_smtp_connection``, ``_smtp_commands``,
+``_smtp_auth``, ``_smtp_tls``, ``_smtp_sending``) plus the text helpers in
+``_smtp_text``. Everything that touches the ``socket`` module (opening the
+connection, the default local host name, LMTP's Unix sockets) stays in this
+module, so that replacing ``smtplib.socket``, as CPython's own test suite
+does, still takes effect. The other names are re-exported from where they
+are defined (with the standard library modules the old single file
+imported, as the standard module exposes its own): rebinding one of them
+here does not change the code that uses it.
+
 Example:
     >>> from mailtransfer.compat import smtplib
     >>> smtplib.quoteaddr("Alice <alice@example.org>")
@@ -24,26 +36,27 @@ Example:
 
 from __future__ import annotations
 
-import base64
+import base64 as base64
 import contextlib
-import copy
-import datetime
-import email.generator
-import email.utils
-import hmac
-import io
-import re
+import copy as copy
+import datetime as datetime
+import email as email
+import hmac as hmac
+import io as io
+import re as re
 import socket
 import ssl
 import sys
-import warnings
-from collections.abc import Callable, Sequence
+import warnings as warnings
+from collections.abc import Callable as Callable
+from collections.abc import Sequence as Sequence
 from typing import Any
 
-from ..errors import InvalidAddress, InvalidArgument
-from ..protocol import encode_data
-from ..protocol._data import normalize_line_endings
-from ..tls import create_ssl_context
+from ..errors import InvalidAddress as InvalidAddress
+from ..errors import InvalidArgument as InvalidArgument
+from ..protocol import encode_data as encode_data
+from ..protocol._data import normalize_line_endings as normalize_line_endings
+from ..tls import create_ssl_context as create_ssl_context
 from ._errors import (
     SMTPAuthenticationError,
     SMTPConnectError,
@@ -57,6 +70,15 @@ from ._errors import (
     SMTPServerDisconnected,
     SMTPStartTLSInjection,
 )
+from ._smtp_auth import _MAXCHALLENGE as _MAXCHALLENGE
+from ._smtp_auth import _Auth
+from ._smtp_connection import _MAXLINE as _MAXLINE
+from ._smtp_sending import _Sending
+from ._smtp_text import CRLF as CRLF
+from ._smtp_text import OLDSTYLE_AUTH as OLDSTYLE_AUTH
+from ._smtp_text import bCRLF as bCRLF
+from ._smtp_text import quoteaddr, quotedata
+from ._smtp_tls import _context_from_files, _default_context, _StartTLS, secure_defaults
 
 __all__ = [
     "SMTPException",
@@ -83,122 +105,13 @@ __mailtransfer_compat__ = True
 SMTP_PORT = 25
 SMTP_SSL_PORT = 465
 LMTP_PORT = 2003
-CRLF = "\r\n"
-bCRLF = b"\r\n"
-_MAXLINE = 8192
-_MAXCHALLENGE = 5
-
-OLDSTYLE_AUTH = re.compile(r"auth=(.*)", re.I)
-_FEATURE = re.compile(r"(?P<feature>[A-Za-z0-9][A-Za-z0-9\-]*) ?")
-_LOWERCASE_VERBS = sys.version_info >= (3, 12)
 _have_ssl = True
 
 # The default timeout marker of the socket module, captured once: tests swap `socket`.
 _DEFAULT_TIMEOUT: Any = socket._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
 
-_secure_defaults = False
 
-
-def secure_defaults(enabled: bool = True) -> None:
-    """Make ``starttls()`` and ``SMTP_SSL`` verify certificates when given no context.
-
-    The standard module (and so this one, by default) encrypts without checking
-    the server's certificate or host name when no ``context`` is passed. After
-    ``secure_defaults()``, such calls use
-    :func:`mailtransfer.tls.create_ssl_context`: certificates and host names are
-    verified against the system trust store, TLS 1.2 or later.
-
-    Args:
-        enabled: True for verified contexts, False for the standard behaviour again.
-    """
-    global _secure_defaults  # noqa: PLW0603 - one process-wide switch, like the standard module's
-    _secure_defaults = bool(enabled)
-
-
-def _stdlib_context(**files: Any) -> ssl.SSLContext:
-    # The standard module's unverified default, kept for compatibility (see secure_defaults).
-    context: ssl.SSLContext = getattr(ssl, "_create_stdlib_context")(**files)  # noqa: B009
-    return context
-
-
-def _default_context() -> ssl.SSLContext:
-    if _secure_defaults:
-        return create_ssl_context()
-    return _stdlib_context()
-
-
-def quoteaddr(addrstring: str) -> str:
-    """Put an address in angle brackets for ``MAIL``/``RCPT``, dropping any display name.
-
-    Args:
-        addrstring: an address, with or without a display name.
-
-    Returns:
-        ``<address>``; an unparsable string is bracketed as it is, unless it
-        already starts with ``<``.
-    """
-    name, address = email.utils.parseaddr(addrstring)
-    if name or address:
-        return f"<{address}>"
-    if addrstring.strip().startswith("<"):
-        return addrstring
-    return f"<{addrstring}>"
-
-
-def _address_only(addrstring: str) -> str:
-    name, address = email.utils.parseaddr(addrstring)
-    return address if (name or address) else addrstring
-
-
-def _crlf_text(text: str) -> str:
-    # The str form of mailtransfer.protocol's normalisation: CRLF, bare LF, bare CR -> CRLF.
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
-
-
-def quotedata(data: str) -> str:
-    """Make every line ending CRLF and double a ``.`` that starts a line.
-
-    Args:
-        data: message text.
-
-    Returns:
-        The text as ``DATA`` carries it, without the final ``.`` line.
-    """
-    text = _crlf_text(data).replace("\r\n.", "\r\n..")
-    return "." + text if text.startswith(".") else text
-
-
-def _prohibited(text: str) -> str | None:
-    """What is wrong with ``text`` on a command line, shown escaped; None when it is fine."""
-    if "\r" in text or "\n" in text:
-        shown = text.replace("\n", "\\n").replace("\r", "\\r")
-        return f"prohibited newline characters: {shown}"
-    if "\0" in text:
-        return "a prohibited NUL character: " + text.replace("\0", "\\0")
-    return None
-
-
-def _check_command(line: str) -> None:
-    problem = _prohibited(line)
-    if problem is not None:
-        raise InvalidArgument(f"command and arguments contain {problem}")
-
-
-def _check_address(address: str) -> None:
-    # email.utils.parseaddr silently drops whatever follows a CR or LF, so the standard
-    # module would send to a different address than asked: refuse it instead.
-    problem = _prohibited(address)
-    if problem is not None:
-        raise InvalidAddress(f"address contains {problem}")
-
-
-def _message_bytes(msg: str | bytes | bytearray) -> bytes:
-    if isinstance(msg, str):
-        return normalize_line_endings(msg.encode("ascii"))
-    return normalize_line_endings(bytes(msg))
-
-
-class SMTP:
+class SMTP(_Sending, _StartTLS, _Auth):
     """One connection to an SMTP server, with the standard ``smtplib.SMTP`` interface.
 
     Attributes:
@@ -218,18 +131,7 @@ class SMTP:
         SMTPConnectError: the greeting was not 220.
     """
 
-    debuglevel = 0
-    sock: Any = None
-    file: Any = None
-    helo_resp: bytes | None = None
-    ehlo_msg = "ehlo"
-    ehlo_resp: bytes | None = None
-    does_esmtp = False
     default_port = SMTP_PORT
-    _hide_sent: str | None = None
-    """While AUTH runs: what the debug output shows instead of the line sent."""
-    user: str
-    password: str
 
     def __init__(
         self,
@@ -267,23 +169,6 @@ class SMTP:
             pass
         finally:
             self.close()
-
-    def set_debuglevel(self, debuglevel: int) -> None:
-        """Print the conversation to stderr: 1 plain, 2 with timestamps.
-
-        Unlike the standard module, the credentials sent during AUTH are
-        printed as ``<credentials hidden>`` (``AUTH PLAIN <credentials hidden>``).
-
-        Args:
-            debuglevel: 0 for silence.
-        """
-        self.debuglevel = debuglevel
-
-    def _print_debug(self, *args: object) -> None:
-        if self.debuglevel > 1:
-            print(datetime.datetime.now().time(), *args, file=sys.stderr)
-        else:
-            print(*args, file=sys.stderr)
 
     def _get_socket(self, host: str, port: int, timeout: Any) -> Any:
         if timeout is not None and not timeout:
@@ -326,691 +211,6 @@ class SMTP:
             self._print_debug("connect:", repr(msg))
         return code, msg
 
-    def send(self, s: str | bytes) -> None:
-        """Write ``s`` to the server as it is (a str is encoded with ``command_encoding``).
-
-        Args:
-            s: the bytes or text to send.
-
-        Raises:
-            SMTPServerDisconnected: not connected, or the write failed.
-        """
-        if self.debuglevel > 0:
-            shown = repr(s) if self._hide_sent is None else self._hide_sent
-            self._print_debug("send:", shown)
-        if not self.sock:
-            raise SMTPServerDisconnected("please run connect() first")
-        data = s.encode(self.command_encoding) if isinstance(s, str) else s
-        sys.audit("smtplib.send", self, data)
-        try:
-            self.sock.sendall(data)
-        except OSError:
-            self.close()
-            raise SMTPServerDisconnected("Server not connected") from None
-
-    def putcmd(self, cmd: str, args: str = "") -> None:
-        """Send one command line.
-
-        Args:
-            cmd: the verb.
-            args: its arguments.
-
-        Raises:
-            InvalidArgument: the line holds CR, LF or NUL (nothing is sent); a ValueError.
-        """
-        line = f"{cmd} {args}" if args != "" else cmd
-        _check_command(line)
-        self.send(line + CRLF)
-
-    def getreply(self) -> tuple[int, bytes]:
-        """Read one (possibly multi-line) reply.
-
-        Returns:
-            ``(code, text)``: lines joined with ``\\n``; code -1 when a line has no code.
-
-        Raises:
-            SMTPServerDisconnected: the connection closed or failed.
-            SMTPResponseException: a line is longer than 8192 bytes (code 500).
-        """
-        if self.file is None:
-            self.file = self.sock.makefile("rb")
-        texts: list[bytes] = []
-        code = -1
-        while True:
-            try:
-                line = self.file.readline(_MAXLINE + 1)
-            except OSError as exc:
-                self.close()
-                raise SMTPServerDisconnected(f"Connection unexpectedly closed: {exc}") from None
-            if not line:
-                self.close()
-                raise SMTPServerDisconnected("Connection unexpectedly closed")
-            if self.debuglevel > 0:
-                self._print_debug("reply:", repr(line))
-            if len(line) > _MAXLINE:
-                self.close()
-                raise SMTPResponseException(500, "Line too long.")
-            texts.append(line[4:].strip(b" \t\r\n"))
-            try:
-                code = int(line[:3])
-            except ValueError:
-                code = -1
-                break
-            if line[3:4] != b"-":
-                break
-        text = b"\n".join(texts)
-        if self.debuglevel > 0:
-            self._print_debug(f"reply: retcode ({code}); Msg: {text!a}")
-        return code, text
-
-    def docmd(self, cmd: str, args: str = "") -> tuple[int, bytes]:
-        """Send a command and return its reply.
-
-        Args:
-            cmd: the verb.
-            args: its arguments.
-
-        Returns:
-            The reply's ``(code, text)``.
-        """
-        self.putcmd(cmd, args)
-        return self.getreply()
-
-    def helo(self, name: str = "") -> tuple[int, bytes]:
-        """Send HELO.
-
-        Args:
-            name: the name to greet with; ``local_hostname`` when empty.
-
-        Returns:
-            The reply's ``(code, text)``.
-        """
-        self.putcmd("helo", name or self.local_hostname)
-        code, msg = self.getreply()
-        self.helo_resp = msg
-        return code, msg
-
-    def ehlo(self, name: str = "") -> tuple[int, bytes]:
-        """Send EHLO (LHLO for LMTP) and record the extensions offered.
-
-        Args:
-            name: the name to greet with; ``local_hostname`` when empty.
-
-        Returns:
-            The reply's ``(code, text)``.
-
-        Raises:
-            SMTPServerDisconnected: the reply was empty and code-less.
-        """
-        self.esmtp_features = {}
-        self.putcmd(self.ehlo_msg, name or self.local_hostname)
-        code, msg = self.getreply()
-        if code == -1 and not msg:
-            self.close()
-            raise SMTPServerDisconnected("Server not connected")
-        self.ehlo_resp = msg
-        if code != 250:
-            return code, msg
-        self.does_esmtp = True
-        self.esmtp_features = _parse_features(msg)
-        return code, msg
-
-    def has_extn(self, opt: str) -> bool:
-        """Whether the server offered extension ``opt`` (case-insensitive).
-
-        Args:
-            opt: the extension keyword.
-
-        Returns:
-            True when it was in the EHLO reply.
-        """
-        return opt.lower() in self.esmtp_features
-
-    def help(self, args: str = "") -> bytes:
-        """Send HELP.
-
-        Args:
-            args: the topic.
-
-        Returns:
-            The reply text.
-        """
-        self.putcmd("help", args)
-        return self.getreply()[1]
-
-    def rset(self) -> tuple[int, bytes]:
-        """Send RSET (and go back to ASCII commands).
-
-        Returns:
-            The reply's ``(code, text)``.
-        """
-        self.command_encoding = "ascii"
-        return self.docmd("rset")
-
-    def _rset(self) -> None:
-        # A clean-up RSET: a dead connection shows up on the caller's next command.
-        with contextlib.suppress(SMTPServerDisconnected):
-            self.rset()
-
-    def noop(self) -> tuple[int, bytes]:
-        """Send NOOP.
-
-        Returns:
-            The reply's ``(code, text)``.
-        """
-        return self.docmd("noop")
-
-    def mail(self, sender: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
-        """Send MAIL FROM.
-
-        Args:
-            sender: the envelope sender.
-            options: ESMTP parameters (sent only after EHLO).
-
-        Returns:
-            The reply's ``(code, text)``.
-
-        Raises:
-            SMTPNotSupportedError: ``SMTPUTF8`` asked for and not offered.
-            InvalidAddress: ``sender`` holds CR, LF or NUL (a ValueError).
-        """
-        _check_address(sender)
-        params = ""
-        if options and self.does_esmtp:
-            if any(option.lower() == "smtputf8" for option in options):
-                if not self.has_extn("smtputf8"):
-                    raise SMTPNotSupportedError("SMTPUTF8 not supported by server")
-                self.command_encoding = "utf-8"
-            params = " " + " ".join(options)
-        verb = "from:" if _LOWERCASE_VERBS else "FROM:"
-        self.putcmd("mail", f"{verb}{quoteaddr(sender)}{params}")
-        return self.getreply()
-
-    def rcpt(self, recip: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
-        """Send RCPT TO.
-
-        Args:
-            recip: one recipient.
-            options: ESMTP parameters (sent only after EHLO).
-
-        Returns:
-            The reply's ``(code, text)``.
-
-        Raises:
-            InvalidAddress: ``recip`` holds CR, LF or NUL (a ValueError).
-        """
-        _check_address(recip)
-        params = " " + " ".join(options) if options and self.does_esmtp else ""
-        verb = "to:" if _LOWERCASE_VERBS else "TO:"
-        self.putcmd("rcpt", f"{verb}{quoteaddr(recip)}{params}")
-        return self.getreply()
-
-    def data(self, msg: str | bytes) -> tuple[int, bytes]:
-        """Send DATA and the message.
-
-        Every line ending becomes CRLF (for bytes too, unlike the standard
-        module) and lines starting with ``.`` are dot-stuffed.
-
-        Args:
-            msg: the message; a str must be ASCII.
-
-        Returns:
-            The reply to the end of the data.
-
-        Raises:
-            SMTPDataError: DATA got no 354.
-        """
-        self.putcmd("data")
-        code, reply = self.getreply()
-        if self.debuglevel > 0:
-            self._print_debug("data:", (code, reply))
-        if code != 354:
-            raise SMTPDataError(code, reply)
-        self.send(encode_data(_message_bytes(msg)))
-        code, reply = self.getreply()
-        if self.debuglevel > 0:
-            self._print_debug("data:", (code, reply))
-        return code, reply
-
-    def verify(self, address: str) -> tuple[int, bytes]:
-        """Send VRFY.
-
-        Args:
-            address: the address (a display name is dropped).
-
-        Returns:
-            The reply's ``(code, text)``.
-
-        Raises:
-            InvalidAddress: ``address`` holds CR, LF or NUL (a ValueError).
-        """
-        _check_address(address)
-        self.putcmd("vrfy", _address_only(address))
-        return self.getreply()
-
-    vrfy = verify
-
-    def expn(self, address: str) -> tuple[int, bytes]:
-        """Send EXPN.
-
-        Args:
-            address: the list (a display name is dropped).
-
-        Returns:
-            The reply's ``(code, text)``.
-
-        Raises:
-            InvalidAddress: ``address`` holds CR, LF or NUL (a ValueError).
-        """
-        _check_address(address)
-        self.putcmd("expn", _address_only(address))
-        return self.getreply()
-
-    def ehlo_or_helo_if_needed(self) -> None:
-        """Greet with EHLO, then HELO if EHLO fails, unless this session already greeted.
-
-        Raises:
-            SMTPHeloError: HELO failed as well.
-        """
-        if self.helo_resp is not None or self.ehlo_resp is not None:
-            return
-        if 200 <= self.ehlo()[0] <= 299:
-            return
-        code, resp = self.helo()
-        if not 200 <= code <= 299:
-            raise SMTPHeloError(code, resp)
-
-    def auth(
-        self,
-        mechanism: str,
-        authobject: Callable[..., str | None],
-        *,
-        initial_response_ok: bool = True,
-    ) -> tuple[int, bytes]:
-        """Run one SASL exchange.
-
-        Args:
-            mechanism: the mechanism name.
-            authobject: called with no argument for the initial response (None
-                for none), then with each decoded challenge; returns ASCII text.
-            initial_response_ok: send the initial response with the AUTH command.
-
-        Returns:
-            The final ``(code, text)`` (235, or 503 when already authenticated).
-
-        Raises:
-            SMTPAuthenticationError: the server refused.
-            SMTPException: the server kept challenging.
-        """
-        mechanism = mechanism.upper()
-        initial = authobject() if initial_response_ok else None
-        try:
-            if initial is not None:
-                self._hide_sent = f"'AUTH {mechanism} <credentials hidden>\\r\\n'"
-                code, resp = self.docmd("AUTH", f"{mechanism} {_b64(initial)}")
-                self._auth_challenge_count = 1
-            else:
-                code, resp = self.docmd("AUTH", mechanism)
-                self._auth_challenge_count = 0
-            self._hide_sent = "'<credentials hidden>\\r\\n'"
-            while code == 334:
-                self._auth_challenge_count += 1
-                answer = authobject(base64.decodebytes(resp))
-                code, resp = self.docmd(_b64(answer or ""))
-                if self._auth_challenge_count > _MAXCHALLENGE:
-                    raise SMTPException(
-                        "Server AUTH mechanism infinite loop. Last response: " + repr((code, resp))
-                    )
-        finally:
-            self._hide_sent = None
-        if code in (235, 503):
-            return code, resp
-        raise SMTPAuthenticationError(code, resp)
-
-    def auth_cram_md5(self, challenge: bytes | None = None) -> str | None:
-        """The CRAM-MD5 answer for ``user``/``password``.
-
-        Args:
-            challenge: the decoded challenge; None asks for the initial response.
-
-        Returns:
-            ``user`` and the HMAC-MD5 hex digest; None when there is no challenge.
-        """
-        if challenge is None:
-            return None
-        digest = hmac.new(self.password.encode("ascii"), challenge, "md5").hexdigest()
-        return f"{self.user} {digest}"
-
-    def auth_plain(self, challenge: bytes | None = None) -> str:
-        """The PLAIN answer for ``user``/``password``.
-
-        Args:
-            challenge: unused.
-
-        Returns:
-            ``NUL user NUL password``.
-        """
-        return f"\0{self.user}\0{self.password}"
-
-    def auth_login(self, challenge: bytes | None = None) -> str:
-        """The LOGIN answers for ``user``/``password``: the user name, then the password.
-
-        Args:
-            challenge: the decoded challenge; None for the initial response.
-
-        Returns:
-            The user name for the first prompt, the password after.
-        """
-        if challenge is None or self._auth_challenge_count < 2:
-            return self.user
-        return self.password
-
-    def login(
-        self, user: str, password: str, *, initial_response_ok: bool = True
-    ) -> tuple[int, bytes]:
-        """Authenticate with the first of CRAM-MD5, PLAIN, LOGIN that the server offers.
-
-        Args:
-            user: the user name.
-            password: the password.
-            initial_response_ok: send initial responses with the AUTH command.
-
-        Returns:
-            The final ``(code, text)``.
-
-        Raises:
-            SMTPNotSupportedError: no AUTH extension.
-            SMTPException: no usable mechanism.
-            SMTPAuthenticationError: every mechanism tried was refused.
-        """
-        self.ehlo_or_helo_if_needed()
-        if not self.has_extn("auth"):
-            raise SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
-        offered = self.esmtp_features["auth"].split()
-        usable = [name for name in ("CRAM-MD5", "PLAIN", "LOGIN") if name in offered]
-        if not usable:
-            raise SMTPException("No suitable authentication method found.")
-        self.user, self.password = user, password
-        failure: SMTPAuthenticationError | None = None
-        for name in usable:
-            method = getattr(self, "auth_" + name.lower().replace("-", "_"))
-            try:
-                code, resp = self.auth(name, method, initial_response_ok=initial_response_ok)
-            except SMTPAuthenticationError as exc:
-                failure = exc
-                continue
-            if code in (235, 503):
-                return code, resp
-        assert failure is not None
-        raise failure
-
-    def _starttls(self, context: ssl.SSLContext | None) -> tuple[int, bytes]:
-        self.ehlo_or_helo_if_needed()
-        if not self.has_extn("starttls"):
-            raise SMTPNotSupportedError("STARTTLS extension not supported by server.")
-        code, reply = self.docmd("STARTTLS")
-        if code != 220:
-            raise SMTPResponseException(code, reply)
-        if self._cleartext_pending():
-            # Sent in clear after the 220 and before TLS: possibly injected (RFC 3207 4.2).
-            self.close()
-            raise SMTPStartTLSInjection(
-                "the server sent data after its 220 reply to STARTTLS, before TLS started; "
-                "it may have been injected, so the connection was closed"
-            )
-        if context is None:
-            context = _default_context()
-        self.sock = context.wrap_socket(self.sock, server_hostname=self._host)
-        self.file = None
-        self.helo_resp = None
-        self.ehlo_resp = None
-        self.esmtp_features = {}
-        self.does_esmtp = False
-        return code, reply
-
-    def _cleartext_pending(self) -> bool:
-        """Whether bytes are waiting after the reply just read, without blocking for more."""
-        peek = getattr(self.file, "peek", None)
-        if peek is None:
-            return False
-        previous = self.sock.gettimeout()
-        self.sock.setblocking(False)
-        try:
-            return bool(peek(1))
-        except OSError:
-            return False
-        finally:
-            self.sock.settimeout(previous)
-
-    if sys.version_info < (3, 12):
-
-        def starttls(
-            self,
-            keyfile: str | None = None,
-            certfile: str | None = None,
-            context: ssl.SSLContext | None = None,
-        ) -> tuple[int, bytes]:
-            """Switch the connection to TLS.
-
-            Without ``context`` the certificate is not verified, as in the
-            standard module, unless :func:`secure_defaults` was called.
-
-            Args:
-                keyfile: deprecated client key file; use ``context``.
-                certfile: deprecated client certificate file; use ``context``.
-                context: the TLS context.
-
-            Returns:
-                The reply to STARTTLS.
-
-            Raises:
-                SMTPNotSupportedError: STARTTLS not offered.
-                SMTPResponseException: STARTTLS refused.
-                SMTPStartTLSInjection: data followed the 220 reply in clear.
-                ValueError: ``context`` given with ``keyfile`` or ``certfile``.
-            """
-            return self._starttls(_context_from_files(keyfile, certfile, context, 3))
-
-    else:
-
-        def starttls(self, *, context: ssl.SSLContext | None = None) -> tuple[int, bytes]:
-            """Switch the connection to TLS.
-
-            Without ``context`` the certificate is not verified, as in the
-            standard module, unless :func:`secure_defaults` was called.
-
-            Args:
-                context: the TLS context.
-
-            Returns:
-                The reply to STARTTLS.
-
-            Raises:
-                SMTPNotSupportedError: STARTTLS not offered.
-                SMTPResponseException: STARTTLS refused.
-                SMTPStartTLSInjection: data followed the 220 reply in clear.
-            """
-            return self._starttls(context)
-
-    def sendmail(
-        self,
-        from_addr: str,
-        to_addrs: str | Sequence[str],
-        msg: str | bytes,
-        mail_options: Sequence[str] = (),
-        rcpt_options: Sequence[str] = (),
-    ) -> dict[str, tuple[int, bytes]]:
-        """Send one message: MAIL, one RCPT per recipient, DATA.
-
-        Args:
-            from_addr: the envelope sender.
-            to_addrs: the recipients (a str is one recipient).
-            msg: the message; a str must be ASCII.
-            mail_options: ESMTP parameters for MAIL.
-            rcpt_options: ESMTP parameters for every RCPT.
-
-        Returns:
-            The refused recipients: address -> ``(code, text)``.
-
-        Raises:
-            SMTPHeloError: the greeting failed.
-            SMTPSenderRefused: MAIL was refused.
-            SMTPRecipientsRefused: every recipient was refused (nothing sent).
-            SMTPDataError: the message was refused.
-            SMTPNotSupportedError: SMTPUTF8 asked for and not offered.
-            InvalidAddress: an address holds CR, LF or NUL (a ValueError); nothing is sent.
-        """
-        self.ehlo_or_helo_if_needed()
-        recipients = [to_addrs] if isinstance(to_addrs, str) else list(to_addrs)
-        for address in (from_addr, *recipients):
-            _check_address(address)  # all of them before MAIL: no half-open transaction
-        body = _message_bytes(msg)
-        params: list[str] = []
-        if self.does_esmtp:
-            if self.has_extn("size"):
-                params.append(f"size={len(body)}")
-            params.extend(mail_options)
-        code, resp = self.mail(from_addr, params)
-        if code != 250:
-            self._after_failure(code)
-            raise SMTPSenderRefused(code, resp, from_addr)
-        refused: dict[str, tuple[int, bytes]] = {}
-        for recipient in recipients:
-            code, resp = self.rcpt(recipient, rcpt_options)
-            if code not in (250, 251):
-                refused[recipient] = (code, resp)
-            if code == 421:
-                self.close()
-                raise SMTPRecipientsRefused(refused)
-        if len(refused) == len(recipients):
-            self._rset()
-            raise SMTPRecipientsRefused(refused)
-        code, resp = self.data(body)
-        if code != 250:
-            self._after_failure(code)
-            raise SMTPDataError(code, resp)
-        return refused
-
-    def _after_failure(self, code: int) -> None:
-        if code == 421:
-            self.close()
-        else:
-            self._rset()
-
-    def send_message(
-        self,
-        msg: Any,
-        from_addr: str | None = None,
-        to_addrs: str | Sequence[str] | None = None,
-        mail_options: Sequence[str] = (),
-        rcpt_options: Sequence[str] = (),
-    ) -> dict[str, tuple[int, bytes]]:
-        """Send an :class:`email.message.Message`, taking the envelope from its headers.
-
-        With one ``Resent-Date`` header the ``Resent-`` headers give the
-        envelope; Bcc and Resent-Bcc are never transmitted. Non-ASCII
-        addresses need SMTPUTF8: the message is then serialised as UTF-8 with
-        ``SMTPUTF8`` and ``BODY=8BITMIME``.
-
-        Args:
-            msg: the message.
-            from_addr: the envelope sender; from Sender/From when None.
-            to_addrs: the recipients; from To, Bcc and Cc when None.
-            mail_options: ESMTP parameters for MAIL.
-            rcpt_options: ESMTP parameters for every RCPT.
-
-        Returns:
-            The refused recipients, as :meth:`sendmail`.
-
-        Raises:
-            ValueError: more than one Resent- block.
-            SMTPNotSupportedError: non-ASCII addresses without SMTPUTF8.
-        """
-        self.ehlo_or_helo_if_needed()
-        resent = msg.get_all("Resent-Date")
-        if resent is None:
-            prefix = ""
-        elif len(resent) == 1:
-            prefix = "Resent-"
-        else:
-            raise ValueError("message has more than one 'Resent-' header block")
-        if from_addr is None:
-            field = prefix + "Sender" if prefix + "Sender" in msg else prefix + "From"
-            from_addr = email.utils.getaddresses([msg[field]])[0][1]
-        if to_addrs is None:
-            fields = [msg[prefix + name] for name in ("To", "Bcc", "Cc")]
-            to_addrs = [pair[1] for pair in email.utils.getaddresses([f for f in fields if f])]
-        outgoing = copy.copy(msg)
-        del outgoing["Bcc"]
-        del outgoing["Resent-Bcc"]
-        addresses = [to_addrs] if isinstance(to_addrs, str) else list(to_addrs)
-        international = not "".join([from_addr, *addresses]).isascii()
-        if international and not self.has_extn("smtputf8"):
-            raise SMTPNotSupportedError(
-                "One or more source or delivery addresses require"
-                " internationalized email support, but the server"
-                " does not advertise the required SMTPUTF8 capability"
-            )
-        with io.BytesIO() as buffer:
-            if international:
-                generator = email.generator.BytesGenerator(
-                    buffer, policy=msg.policy.clone(utf8=True)
-                )
-                mail_options = (*mail_options, "SMTPUTF8", "BODY=8BITMIME")
-            else:
-                generator = email.generator.BytesGenerator(buffer)
-            generator.flatten(outgoing, linesep="\r\n")
-            flat = buffer.getvalue()
-        return self.sendmail(from_addr, to_addrs, flat, mail_options, rcpt_options)
-
-    def close(self) -> None:
-        """Close the connection (no QUIT is sent)."""
-        try:
-            file, self.file = self.file, None
-            if file:
-                file.close()
-        finally:
-            sock, self.sock = self.sock, None
-            if sock:
-                sock.close()
-
-    def quit(self) -> tuple[int, bytes]:
-        """Send QUIT, forget the session's greeting, and close.
-
-        Returns:
-            The reply to QUIT.
-        """
-        result = self.docmd("quit")
-        self.ehlo_resp = self.helo_resp = None
-        self.esmtp_features = {}
-        self.does_esmtp = False
-        self.close()
-        return result
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode("ascii")).decode("ascii")
-
-
-def _parse_features(reply: bytes) -> dict[str, str]:
-    """The ``esmtp_features`` mapping from an EHLO reply's text (first line skipped)."""
-    features: dict[str, str] = {}
-    for line in reply.decode("latin-1").split("\n")[1:]:
-        old_auth = OLDSTYLE_AUTH.match(line)
-        if old_auth:
-            features["auth"] = features.get("auth", "") + " " + old_auth.group(1)
-            continue
-        match = _FEATURE.match(line)
-        if not match:
-            continue
-        name = match.group("feature").lower()
-        params = line[match.end("feature") :].strip()
-        if name == "auth":
-            features["auth"] = features.get("auth", "") + " " + params
-        else:
-            features[name] = params
-    return features
-
 
 def _default_local_hostname() -> str:
     fqdn: str = socket.getfqdn()
@@ -1020,29 +220,6 @@ def _default_local_hostname() -> str:
     with contextlib.suppress(socket.gaierror):
         address = socket.gethostbyname(socket.gethostname())
     return f"[{address}]"
-
-
-def _context_from_files(
-    keyfile: str | None, certfile: str | None, context: ssl.SSLContext | None, stacklevel: int
-) -> ssl.SSLContext | None:
-    """Python 3.10/3.11 keyfile/certfile arguments, checked as the standard module does."""
-    if context is not None and keyfile is not None:
-        raise ValueError("context and keyfile arguments are mutually exclusive")
-    if context is not None and certfile is not None:
-        raise ValueError("context and certfile arguments are mutually exclusive")
-    if keyfile is None and certfile is None:
-        return context
-    warnings.warn(
-        "keyfile and certfile are deprecated, use a custom context instead",
-        DeprecationWarning,
-        stacklevel,
-    )
-    if context is None:
-        if _secure_defaults:
-            context = create_ssl_context(certfile=certfile, keyfile=keyfile)
-        else:
-            context = _stdlib_context(certfile=certfile, keyfile=keyfile)
-    return context
 
 
 class SMTP_SSL(SMTP):
