@@ -11,13 +11,14 @@ from .protocol import Extensions, Reply
 
 __all__ = ["SendResult", "ServerInfo", "make_result", "parse_queue_id"]
 
-# How common MTAs name the queued message in their reply to end-of-data.
+# How common MTAs name the queued message in their reply to end-of-data, tried in this
+# order. (Sendmail says "Message accepted for delivery" after its id, which the patterns
+# cannot tell from other words: no id is taken from it.)
 _QUEUE_ID_PATTERNS = (
     re.compile(r"queued as ([A-Za-z0-9][\w.@-]{2,})"),  # Postfix, aiosmtpd-style
     re.compile(r"\bid=([A-Za-z0-9][\w.@-]{2,})"),  # Exim
     re.compile(r"\bOK\s+(?:\d+\s+)?([A-Za-z0-9][\w.-]{5,})\s+-\s+gsmtp"),  # Gmail
     re.compile(r"<([^<>\s]{4,})>\s+(?:Queued|accepted)", re.IGNORECASE),  # Microsoft, others
-    re.compile(r"Message accepted for delivery", re.IGNORECASE),  # Sendmail-style: no group
 )
 
 
@@ -29,9 +30,14 @@ def parse_queue_id(reply: Reply) -> str | None:
         '4XyZ12'
     """
     text = reply.text
+    # Each pattern needs one of these words; most replies without an id have none of them.
+    if "id=" not in text and "gsmtp" not in text:
+        lowered = text.lower()
+        if "queued" not in lowered and "accepted" not in lowered:
+            return None
     for pattern in _QUEUE_ID_PATTERNS:
         match = pattern.search(text)
-        if match and match.groups():
+        if match:
             return match.group(1)
     return None
 

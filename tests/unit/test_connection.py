@@ -1470,6 +1470,30 @@ def test_transcript_can_be_turned_off() -> None:
     assert (conn.transcript(), traced) == ((), ["C: NOOP", "S: 250 2.0.0 ok"])
 
 
+def test_trace_can_be_set_and_removed_at_any_time() -> None:
+    """A tracer set mid-session sees what follows; removed, it sees nothing more.
+
+    The transcript keeps every line either way.
+    """
+    conn, server = opened()
+    exchange(conn, server, conn.send(Noop()))
+    traced: list[str] = []
+    conn.trace = traced.append
+    assert conn.trace == traced.append
+    exchange(conn, server, conn.send(Vrfy("postmaster")))
+    conn.trace = None
+    exchange(conn, server, conn.send(Noop()))
+    assert traced == ["C: VRFY postmaster", "S: 250 2.0.0 ok"]
+    assert conn.transcript()[-6:] == (
+        "C: NOOP",
+        "S: 250 2.0.0 ok",
+        "C: VRFY postmaster",
+        "S: 250 2.0.0 ok",
+        "C: NOOP",
+        "S: 250 2.0.0 ok",
+    )
+
+
 @pytest.mark.parametrize("size", [-1, 1.5, "10"])
 def test_bad_transcript_size_is_refused(size: Any) -> None:
     """transcript_size must be an int >= 0."""
@@ -1712,6 +1736,7 @@ def _twin(conn: Connection) -> Connection:
     twin = copy.copy(conn)
     twin._pending = copy.copy(conn._pending)
     twin._transcript = copy.copy(conn._transcript)
+    twin.trace = conn.trace  # records into the twin's own transcript from now on
     return twin
 
 

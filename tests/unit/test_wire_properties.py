@@ -18,6 +18,7 @@ from urllib.parse import quote
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from mailtransfer import results
 from mailtransfer._settings import URLSettings, parse_url
 from mailtransfer.auth import (
     AuthExchange,
@@ -148,6 +149,29 @@ def test_queue_id_is_a_word_of_the_reply(text: str) -> None:
     assert queue_id
     assert queue_id in text
     assert not any(ch.isspace() for ch in queue_id)
+
+
+def _every_pattern(text: str) -> str | None:
+    """The queue id as the patterns alone find it, with no quick test in front."""
+    for pattern in results._QUEUE_ID_PATTERNS:
+        match = pattern.search(text)
+        if match:
+            return match.group(1)
+    return None
+
+
+@given(
+    _QUEUE_TEXT
+    | st.lists(
+        st.sampled_from(["QUEUED", "Accepted", "<abcd>", " ", "gsmtp", "OK 12 abcdef - ", "x"]),
+        max_size=8,
+    ).map("".join)
+)
+@example("2.6.0 <abcd@x> Queued mail for delivery")
+@example("OK 1700000000 a1b2c3d4e5 - gsmtp")
+def test_queue_id_quick_test_skips_only_replies_without_an_id(text: str) -> None:
+    """The words checked before the patterns never hide an id the patterns would find."""
+    assert parse_queue_id(Reply(250, (text,))) == _every_pattern(text)
 
 
 # --- SASL mechanisms through AuthExchange -------------------------------------------------------

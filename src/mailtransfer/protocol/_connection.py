@@ -178,8 +178,6 @@ class Connection:
         self.state = State.GREETING
         self.extensions = Extensions.empty()
         self.tls_active = False
-        self.trace: Callable[[str], None] | None = None
-        """Called with each redacted transcript line, when set (the drivers log through it)."""
         self._parser = ReplyParser(max_line_length=max_line_length, max_lines=max_lines)
         # Replies awaited, oldest first; the first one is the greeting.
         self._pending: deque[_Awaited] = deque([_Awaited(None, "")])
@@ -199,6 +197,9 @@ class Connection:
         # Entries are the items themselves, their kind told by their type (see _render):
         # a Reply, a Command, an int (a body's size) or a str (an event).
         self._transcript: deque[object] = deque(maxlen=transcript_size)
+        self._record: Callable[[object], None] = self._transcript.append
+        """Keep a transcript entry (and trace it, when a tracer is set: see ``trace``)."""
+        self._trace: Callable[[str], None] | None = None
 
     # -- information ---------------------------------------------------------------
 
@@ -634,10 +635,22 @@ class Connection:
     def _fail_local(self, message: str) -> NoReturn:
         raise LocalProtocolError(message)
 
-    def _record(self, item: object) -> None:
+    @property
+    def trace(self) -> Callable[[str], None] | None:
+        """Called with each redacted transcript line, when set (the drivers log through it)."""
+        return self._trace
+
+    @trace.setter
+    def trace(self, trace: Callable[[str], None] | None) -> None:
+        self._trace = trace
+        # Without a tracer, recording an entry is the transcript's own append: a reply or
+        # command is recorded several times per message, and this saves a call each time.
+        self._record = self._transcript.append if trace is None else self._record_and_trace
+
+    def _record_and_trace(self, item: object) -> None:
         self._transcript.append(item)
-        if self.trace is not None:
-            self.trace(_render(item))
+        if self._trace is not None:
+            self._trace(_render(item))
 
     def __repr__(self) -> str:
         return (
