@@ -25,17 +25,22 @@ Notify = Literal["NEVER", "SUCCESS", "FAILURE", "DELAY"]
 """DSN ``NOTIFY=`` values (RFC 3461 section 4.1)."""
 
 
-@functools.lru_cache(maxsize=4096)
 def mailbox(address: str) -> Mailbox:
-    """:func:`parse_mailbox`, remembered (bulk sends repeat addresses); U-labels must encode.
+    """:func:`parse_mailbox` (which remembers what it parsed), and U-labels must encode.
 
     A non-ASCII domain must have an IDNA form: a domain that cannot be looked
     up is not an address, and readers' parsers disagree about such characters.
     """
     box = parse_mailbox(address)
     if not box.domain.isascii():
-        box.ascii_domain()
+        _check_idna(box.domain)
     return box
+
+
+@functools.lru_cache(maxsize=1024)
+def _check_idna(domain: str) -> None:
+    # Remembered (successes only): the IDNA codec is slow, and bulk sends repeat domains.
+    Mailbox("x", domain).ascii_domain()
 
 
 _BODY_TYPES = ("7BIT", "8BITMIME", "BINARYMIME")
