@@ -1,8 +1,9 @@
 """build_message's shortcuts: the same bytes, headers and errors as the stdlib's parsers give.
 
 ``POLICY`` keeps header classes per name and header objects per value (see
-``_CachingHeaderRegistry``). Each message here is built with ``POLICY`` twice (the second
-time from the caches) and once with the plain ``email.policy.default`` equivalent, and
+``CachingHeaderRegistry``). Each message here is built with ``POLICY`` three times (a value
+is kept from its second time, so the third build is from the caches) and once with the
+plain ``email.policy.default`` equivalent, and
 everything a caller can observe must agree: the serialised bytes, the prepared wire
 bytes, every header's text, class and defects, and any error raised. The shortcut of
 ``coerce_address`` for a plain ``Name <a@b>`` is held to the RFC 5322 parser the same way.
@@ -36,11 +37,12 @@ from mailtransfer._message._addresses import (
     _parsed_address,
     _simple_name_addr,
 )
-from mailtransfer._message._build import (
+from mailtransfer._message._build import POLICY
+from mailtransfer._message._headers import (
     _HEADER_CACHE_LIMIT,
     _HEADER_CACHE_VALUE,
-    POLICY,
-    _CachingHeaderRegistry,
+    _SEEN_LIMIT,
+    CachingHeaderRegistry,
 )
 from mailtransfer.errors import InvalidArgument
 from mailtransfer.message import Attachment, prepare
@@ -258,7 +260,8 @@ def test_cached_policy_builds_what_the_stdlib_policy_builds(  # noqa: PLR0917
         kwargs[spoil[0]] = spoil[1]
     expected = _outcome(_plain_policy(), kwargs)
     assert _outcome(POLICY, kwargs) == expected
-    assert _outcome(POLICY, kwargs) == expected  # now from the caches
+    assert _outcome(POLICY, kwargs) == expected  # values seen twice are kept now
+    assert _outcome(POLICY, kwargs) == expected  # from the caches
 
 
 _SAMPLE: dict[str, Any] = {
@@ -308,7 +311,7 @@ def test_the_comparison_catches_a_wrong_cache() -> None:
 
 
 def test_classes_are_made_once_per_name() -> None:
-    registry = _CachingHeaderRegistry()
+    registry = CachingHeaderRegistry()
     assert registry["To"] is registry["to"] is registry["TO"]
     assert registry["To"] is not registry["Cc"]
     assert registry["Subject"].max_count == 1
@@ -316,7 +319,7 @@ def test_classes_are_made_once_per_name() -> None:
 
 
 def test_map_to_type_and_registry_changes_take_effect() -> None:
-    registry = _CachingHeaderRegistry()
+    registry = CachingHeaderRegistry()
     before = registry["X-Thing"]
     assert before.__mro__[1] is UnstructuredHeader
     assert registry("X-Thing", "v").__class__ is before
@@ -330,8 +333,24 @@ def test_map_to_type_and_registry_changes_take_effect() -> None:
     assert type(registry("X-Thing", "v")) is registry["x-thing"]
 
 
+def test_a_value_is_kept_from_its_second_time() -> None:
+    registry = CachingHeaderRegistry()
+    first = registry("Subject", "hello")
+    second = registry("Subject", "hello")
+    assert second is not first
+    assert registry("Subject", "hello") is second
+    assert str(first) == str(second) == "hello"
+
+
 def test_header_objects_are_shared_only_for_equal_values() -> None:
-    registry = _CachingHeaderRegistry()
+    registry = CachingHeaderRegistry()
+    for name, value in [
+        ("Subject", "hello"),
+        ("subject", "hello"),
+        ("To", [Address("Ann", "ann", "example.org")]),
+        ("Cc", [Address("Ann", "ann", "example.org")]),
+    ]:
+        registry(name, value)  # seen once: kept from the next time on
     assert registry("Subject", "hello") is registry("Subject", "hello")
     assert registry("Subject", "hello") is not registry("subject", "hello")
     assert str(registry("Subject", "other")) == "other"
@@ -350,25 +369,36 @@ def test_unusual_values_are_not_cached() -> None:
     class MyStr(str):
         __slots__ = ()
 
-    registry = _CachingHeaderRegistry()
+    registry = CachingHeaderRegistry()
     long = "y" * (_HEADER_CACHE_VALUE + 1)
-    assert registry("Subject", long) is not registry("Subject", long)
     mine = MyAddress("Ann", "ann", "example.org")
-    assert registry("To", mine) is not registry("To", mine)
-    assert registry("Subject", MyStr("a")) is not registry("Subject", MyStr("a"))
     many = [Address("", f"u{i}", "example.org") for i in range(5)]
-    assert registry("To", many) is not registry("To", many)
+    unusual = [("Subject", long), ("To", mine), ("Subject", MyStr("a")), ("To", many)]
+    for name, value in unusual * 2:  # seen twice: a usual value would be kept now
+        registry(name, value)
+    for name, value in unusual:
+        assert registry(name, value) is not registry(name, value)
+    assert not registry._headers
 
 
 def test_the_header_cache_stays_bounded() -> None:
-    registry = _CachingHeaderRegistry()
+    registry = CachingHeaderRegistry()
     for i in range(3 * _HEADER_CACHE_LIMIT):
-        assert str(registry("Subject", f"subject {i}")) == f"subject {i}"
+        for _ in range(2):
+            assert str(registry("Subject", f"subject {i}")) == f"subject {i}"
     assert 0 < len(registry._headers) <= _HEADER_CACHE_LIMIT
 
 
+def test_values_seen_once_are_not_kept() -> None:
+    registry = CachingHeaderRegistry()
+    for i in range(3 * _HEADER_CACHE_LIMIT):
+        assert str(registry("Subject", f"subject {i}")) == f"subject {i}"
+    assert not registry._headers
+    assert 0 < len(registry._seen) <= _SEEN_LIMIT
+
+
 def test_policy_uses_its_own_caching_registry() -> None:
-    assert isinstance(POLICY.header_factory, _CachingHeaderRegistry)
+    assert isinstance(POLICY.header_factory, CachingHeaderRegistry)
     assert POLICY.header_factory is not email.policy.default.header_factory
     assert POLICY.linesep == "\r\n"
 

@@ -28,7 +28,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from email.headerregistry import Address, BaseHeader, HeaderRegistry
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message, MIMEPart
 from email.policy import EmailPolicy
 from typing import IO, Any, Union
@@ -44,87 +44,9 @@ from ._addresses import (
 )
 from ._checks import check_decoded, check_name, check_value
 from ._flatten import new_boundary
+from ._headers import CachingHeaderRegistry
 
 __all__ = ["POLICY", "Attachment", "AttachmentLike", "build_message"]
-
-
-class _CachingHeaderRegistry(HeaderRegistry):
-    """``HeaderRegistry`` that remembers what it made; the same headers, much faster.
-
-    The standard registry creates a new class with ``type()`` for every header
-    it makes (and for every ``max_count`` lookup), and parses every value,
-    though a message built from keywords sets the same ``MIME-Version``,
-    ``Content-Type`` and ``From`` values again and again. This one keeps the
-    class per lower-cased name, checked against the registry on each use (so
-    ``map_to_type`` and changes to ``registry`` take effect), and the header
-    object per (class, name, value) for short exact ``str`` values and for
-    lists of a few plain ``Address`` values. The header object is what the
-    standard registry makes from the same arguments: its class's ``parse``
-    depends on them alone, and header objects are immutable (folding reads
-    the parse tree, never changes it), so messages can share one. Both caches
-    are bounded; threads racing on a miss only build the same thing twice.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._classes: dict[str, tuple[object, object, type[BaseHeader]]] = {}
-        self._headers: dict[tuple[type[BaseHeader], str, object], BaseHeader] = {}
-
-    def __getitem__(self, name: str) -> type[BaseHeader]:
-        key = name.lower()
-        special: object = self.registry.get(key, self.default_class)
-        found = self._classes.get(key)
-        if found is not None and found[0] is special and found[1] is self.base_class:
-            return found[2]
-        made: type[BaseHeader] = super().__getitem__(name)
-        if len(self._classes) >= _CLASS_CACHE_LIMIT:
-            self._classes.clear()
-        self._classes[key] = (special, self.base_class, made)
-        return made
-
-    def __call__(self, name: str, value: Any) -> BaseHeader:
-        cls = self[name]
-        key = _value_key(value)
-        if key is None:
-            header: BaseHeader = cls(name, value)
-            return header
-        full = (cls, name, key)
-        header_found = self._headers.get(full)
-        if header_found is None:
-            header_found = cls(name, value)
-            if len(self._headers) >= _HEADER_CACHE_LIMIT:
-                self._headers.clear()
-            self._headers[full] = header_found
-        return header_found
-
-
-# Bounds of the _CachingHeaderRegistry caches. A header object holds its parse
-# tree, up to 400 bytes per character of value: 128 entries of at most 200
-# characters stay near 10 MB at worst, well under 1 MB for usual values.
-_CLASS_CACHE_LIMIT = 256
-_HEADER_CACHE_LIMIT = 128
-_HEADER_CACHE_VALUE = 200
-_HEADER_CACHE_ADDRESSES = 4
-
-
-def _value_key(value: object) -> object:
-    """A hashable stand-in for a header value whose header object can be shared, or None."""
-    if type(value) is str:
-        return value if len(value) <= _HEADER_CACHE_VALUE else None
-    items = value if type(value) is list else [value]
-    if not items or len(items) > _HEADER_CACHE_ADDRESSES:
-        return None
-    key = []
-    size = 0
-    for item in items:
-        if type(item) is not Address:
-            return None
-        name, user, domain = item.display_name, item.username, item.domain
-        if type(name) is not str or type(user) is not str or type(domain) is not str:
-            return None
-        size += len(name) + len(user) + len(domain)
-        key.append((name, user, domain))
-    return tuple(key) if size <= _HEADER_CACHE_VALUE else None
 
 
 def _uncached_header(name: str, value: str) -> BaseHeader:
@@ -137,7 +59,7 @@ def _uncached_header(name: str, value: str) -> BaseHeader:
 
 
 def _make_policy() -> EmailPolicy[EmailMessage]:
-    options: dict[str, Any] = {"linesep": "\r\n", "header_factory": _CachingHeaderRegistry()}
+    options: dict[str, Any] = {"linesep": "\r\n", "header_factory": CachingHeaderRegistry()}
     # CVE-2024-6923: Python 3.13 and the security releases of 3.9-3.12 refuse
     # to serialise a header whose folded form contains a newline.
     if hasattr(email.policy.default, "verify_generated_headers"):

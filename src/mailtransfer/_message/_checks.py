@@ -18,11 +18,12 @@ line break hides the attack and changes the message.
 
 from __future__ import annotations
 
-import email.policy
 import re
 from typing import Any
 
 from mailtransfer.errors import HeaderInjection, InvalidArgument
+
+from ._headers import CachingHeaderRegistry
 
 __all__ = [
     "check_decoded",
@@ -47,6 +48,9 @@ _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 _FOLDING = re.compile(r"\r?\n(?=[ \t])")
 _NAMES_OK: set[str] = set()
 _NAMES_CACHE_LIMIT = 512
+# The modern parser's header factory (the classes of email.policy.default), remembering
+# the classes and headers it makes.
+_FIELDS = CachingHeaderRegistry()
 
 
 def describe(char: str) -> str:
@@ -96,7 +100,7 @@ def parse_field(name: str, value: object, *, error: type[InvalidArgument] = Inva
     (``" :"`` as an address list, for one); a caller must get a typed error.
     """
     try:
-        return email.policy.default.header_factory(name, value)
+        return _FIELDS(name, value)
     except Exception as exc:
         raise error(
             f"{name} cannot be parsed ({type(exc).__name__}); it is not valid RFC 5322 syntax"
