@@ -642,6 +642,49 @@ def test_a_group_checked_once_is_checked_again_when_anything_it_depends_on_chang
         conn.send_group(group)  # the same commands, the same state: fewer extensions
 
 
+def test_a_new_plain_recipient_reuses_the_checks_of_the_last_group() -> None:
+    """A newsletter's next envelope: another plain RCPT in the same place passes as before.
+
+    Bytes and bookkeeping are those of send() for each command; a RCPT that is not
+    plain (it needs SMTPUTF8, or DSN) in that place is checked in full, and refused.
+    """
+    conn, server = opened(("PIPELINING",))
+    twin, twin_server = opened(("PIPELINING",))
+    mail, data = MailFrom(sender=A), Data()  # one of each, as the flows send them
+    for recipient in (B, C, "third@example.org"):
+        group = [mail, RcptTo(recipient=recipient), data]
+        wire = conn.send_group(group)
+        assert wire == send_all(twin, *group)
+        assert snapshot(conn) == snapshot(twin)
+        exchange(conn, server, wire)
+        exchange(twin, twin_server, wire)
+        exchange(conn, server, conn.send_body(b"hello\r\n"))
+        exchange(twin, twin_server, twin.send_body(b"hello\r\n"))
+    before = snapshot(conn)
+    with pytest.raises(SMTPUTF8Required):
+        conn.send_group([mail, RcptTo(recipient="\u00fc@example.org"), data])
+    with pytest.raises(ExtensionNotSupported, match="DSN"):
+        conn.send_group([mail, RcptTo(recipient=B, notify=("FAILURE",)), data])
+    assert snapshot(conn) == before
+
+
+def test_a_plain_recipient_where_the_last_group_had_another_command_is_checked() -> None:
+    """Only a RCPT can stand for a RCPT: in place of a NOOP it gets its own checks and state."""
+    conn, server = opened(("PIPELINING",))
+    twin, twin_server = opened(("PIPELINING",))
+    for session, peer in ((conn, server), (twin, twin_server)):
+        exchange(session, peer, send_all(session, MailFrom(sender=A), RcptTo(recipient=B)))
+    noop = Noop()
+    exchange(conn, server, conn.send_group([noop]))  # checked in state RCPT, and back there
+    exchange(twin, twin_server, twin.send(noop))
+    rcpt = RcptTo(recipient=C)
+    wire = conn.send_group([rcpt])
+    assert wire == twin.send(rcpt)
+    assert snapshot(conn) == snapshot(twin)
+    exchange(conn, server, wire)
+    assert conn.accepted_recipients == (B, C)
+
+
 def test_pipelined_mail_refused_gives_no_transaction() -> None:
     """MAIL refused in a group: RCPT and DATA get 503 and the session is READY, no RSET needed."""
     server = FakeServer(

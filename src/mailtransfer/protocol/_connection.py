@@ -284,7 +284,7 @@ class Connection:
             or memo[3] is not self.extensions
             or memo[4] is not self.tls_active
             or len(memo[5]) != len(commands)
-            or not all(map(operator.is_, memo[5], commands))
+            or not (all(map(operator.is_, memo[5], commands)) or _checked_alike(memo[5], commands))
         ):
             memo = self._check_group(commands, last)
         return b"".join(
@@ -657,6 +657,31 @@ class Connection:
             f"<Connection [{self.state.name}{' TLS' if self.tls_active else ''}"
             f"{' LMTP' if self.lmtp else ''} | pending: {self.pending}]>"
         )
+
+
+def _checked_alike(checked: Sequence[Command], commands: Sequence[Command]) -> bool:
+    """Whether ``commands`` pass exactly the checks that ``checked`` passed.
+
+    They do when they are the same commands, except that a plain RCPT may stand
+    where ``checked`` had another plain RCPT: a newsletter's next envelope. A RCPT
+    without parameters whose line is ASCII passes every check a RCPT can fail
+    (DSN parameters, SMTPUTF8), so its checks and the state it leads to depend on
+    nothing but where it stands.
+    """
+    for old, new in zip(checked, commands, strict=True):
+        if old is not new and not (_plain_rcpt(old) and _plain_rcpt(new)):
+            return False
+    return True
+
+
+def _plain_rcpt(command: Command) -> bool:
+    return (
+        type(command) is RcptTo
+        and command.notify is None
+        and command.orcpt is None
+        and not command.extra
+        and not command.needs_smtputf8
+    )
 
 
 def _check_bytes(data: object) -> None:
