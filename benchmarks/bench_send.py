@@ -82,21 +82,25 @@ def _outcomes(results: list[Any]) -> tuple[int, int]:
     return ok, len(results) - ok
 
 
-def child_mt_async(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:
-    """AsyncMailer.send_many with raw bytes and an envelope."""
+def _async_mailer(port: int, conc: int, warm: list[Any], batch: list[Any]) -> dict[str, Any]:
+    """AsyncMailer.send_many over ``conc`` connections: ``warm`` untimed, then ``batch`` timed."""
     from mailtransfer import AsyncMailer
-
-    item = {"message": body, "sender": SENDER, "recipients": [RECIPIENT]}
 
     async def main() -> dict[str, Any]:
         async with AsyncMailer(**_mailer_options(port, conc)) as mailer:
-            warmed = _outcomes(await mailer.send_many([item] * warm))
+            warmed = _outcomes(await mailer.send_many(warm))
             stop = _timed()
-            results = await mailer.send_many([item] * n)
+            results = await mailer.send_many(batch)
             seconds, cpu = stop()
         return _report(seconds, cpu, _outcomes(results), warmed)
 
     return asyncio.run(main())
+
+
+def child_mt_async(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:
+    """AsyncMailer.send_many with raw bytes and an envelope."""
+    item = {"message": body, "sender": SENDER, "recipients": [RECIPIENT]}
+    return _async_mailer(port, conc, [item] * warm, [item] * n)
 
 
 def _new_recipients(count: int, start: int = 0) -> list[str]:
@@ -106,38 +110,17 @@ def _new_recipients(count: int, start: int = 0) -> list[str]:
 
 def child_mt_async_new(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:
     """AsyncMailer.send_many with raw bytes and a new recipient for every message."""
-    from mailtransfer import AsyncMailer
 
     def items(recipients: list[str]) -> list[dict[str, Any]]:
         return [{"message": body, "sender": SENDER, "recipients": [r]} for r in recipients]
 
-    async def main() -> dict[str, Any]:
-        async with AsyncMailer(**_mailer_options(port, conc)) as mailer:
-            warmed = _outcomes(await mailer.send_many(items(_new_recipients(warm, n))))
-            batch = items(_new_recipients(n))
-            stop = _timed()
-            results = await mailer.send_many(batch)
-            seconds, cpu = stop()
-        return _report(seconds, cpu, _outcomes(results), warmed)
-
-    return asyncio.run(main())
+    return _async_mailer(port, conc, items(_new_recipients(warm, n)), items(_new_recipients(n)))
 
 
 def child_mt_async_email(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:
     """AsyncMailer.send_many with EmailMessage objects (envelope from the headers)."""
-    from mailtransfer import AsyncMailer
-
     message = _email_message(body)
-
-    async def main() -> dict[str, Any]:
-        async with AsyncMailer(**_mailer_options(port, conc)) as mailer:
-            warmed = _outcomes(await mailer.send_many([message] * warm))
-            stop = _timed()
-            results = await mailer.send_many([message] * n)
-            seconds, cpu = stop()
-        return _report(seconds, cpu, _outcomes(results), warmed)
-
-    return asyncio.run(main())
+    return _async_mailer(port, conc, [message] * warm, [message] * n)
 
 
 def child_mt_conn_async(port: int, body: bytes, n: int, conc: int, warm: int) -> dict[str, Any]:

@@ -50,7 +50,11 @@ __all__ = ["POLICY", "Attachment", "AttachmentLike", "build_message"]
 
 
 def _uncached_header(name: str, value: str) -> BaseHeader:
-    """The header object for a value that never repeats (a boundary), past the value cache."""
+    """The header object for a value that never repeats (a boundary), past the value cache.
+
+    The cache's admission rule would never keep it either, but would remember its key
+    until cleared: measured, 4-5 us more per multipart message built from keywords.
+    """
     factory = POLICY.header_factory
     header: BaseHeader = (
         factory[name](name, value) if isinstance(factory, HeaderRegistry) else factory(name, value)

@@ -625,6 +625,7 @@ class Connection:
             )
 
     def _check_rcpt(self, command: RcptTo, mail: MailFrom | None) -> None:
+        # Every check here must pass for a RCPT that _plain_rcpt() accepts (send_group's memo).
         if (command.notify is not None or command.orcpt is not None) and not self.extensions.dsn:
             raise ExtensionNotSupported("NOTIFY/ORCPT need the DSN extension, not offered")
         if command.needs_smtputf8 and not (mail and mail.smtputf8):

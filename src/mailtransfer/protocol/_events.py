@@ -423,7 +423,7 @@ class RcptTo:
             if not self.orcpt:
                 raise InvalidArgument("orcpt must not be empty")
         line = f"RCPT TO:<{path}>"
-        if self.extra != () or type(self.extra) is not tuple:
+        if type(self.extra) is not tuple or self.extra:
             object.__setattr__(self, "extra", _check_extra(self.extra))
         if self.notify is not None or self.orcpt is not None or self.extra:
             line = " ".join([line, *self.parameters()])
